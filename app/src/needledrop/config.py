@@ -63,9 +63,7 @@ HARDWARE_MAPPINGS = (
     "compute-module",
 )
 PANEL_TYPES = ("", "FM6126A", "FM6127")
-MULTIPLEXING_MAX = (
-    22  # number of registered multiplex mappers (lib/multiplex-mappers.cc)
-)
+MULTIPLEXING_MAX = 22  # number of registered multiplex mappers (lib/multiplex-mappers.cc)
 PWM_BITS_MAX = 11  # Framebuffer::kBitPlanes
 BACKENDS = ("rgbmatrix", "emulator", "png")
 SOURCES = ("spotify", "demo")
@@ -122,9 +120,7 @@ class MatrixConfig:
         keep the size.
         """
         width, height = self.cols * self.chain_length, self.rows * self.parallel
-        for mapper in filter(
-            None, (m.strip() for m in self.pixel_mapper_config.split(";"))
-        ):
+        for mapper in filter(None, (m.strip() for m in self.pixel_mapper_config.split(";"))):
             name, _, arg = mapper.partition(":")
             if name == "U-mapper":  # lib/pixel-mapper.cc UArrangementMapper
                 width, height = (width // 64) * 32, height * 2
@@ -182,18 +178,14 @@ class PollingConfig:
 
     skip_bound_s: float = 10.0  # longest a manual skip may go unseen while playing
     paused_s: float = 30.0  # interval while paused
-    idle_s: float = (
-        60.0  # interval while nothing plays (204, private session, filtered device)
-    )
+    idle_s: float = 60.0  # interval while nothing plays (204, private session, filtered device)
     burst_s: float = 2.0  # interval right after a skip (skips come in bursts) ...
     burst_window_s: float = 30.0  # ... for this long
     end_margin_s: float = 0.3  # poll this long after the predicted end of a track
     request_timeout_s: float = 5.0
     backoff_min_s: float = 2.0  # first retry after a network error or 5xx
     backoff_max_s: float = 300.0
-    token_check_s: float = (
-        30.0  # while reauth is needed: how often to look for a new token
-    )
+    token_check_s: float = 30.0  # while reauth is needed: how often to look for a new token
 
 
 @dataclass(frozen=True)
@@ -271,20 +263,14 @@ class _Section:
         self.used.add(k)
         return self.data.get(k)
 
-    def int(
-        self, k: str, default: int, lo: int | None = None, hi: int | None = None
-    ) -> int:
+    def int(self, k: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
         v = self._get(k)
         if v is None:
             return default
         if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(
-                self.key(k), f"must be an integer{_range(lo, hi)}, not {v!r}"
-            )
+            raise ConfigError(self.key(k), f"must be an integer{_range(lo, hi)}, not {v!r}")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ConfigError(
-                self.key(k), f"must be an integer{_range(lo, hi)}, not {v!r}"
-            )
+            raise ConfigError(self.key(k), f"must be an integer{_range(lo, hi)}, not {v!r}")
         return v
 
     def float(
@@ -294,13 +280,9 @@ class _Section:
         if v is None:
             return default
         if isinstance(v, bool) or not isinstance(v, int | float):
-            raise ConfigError(
-                self.key(k), f"must be a number{_range(lo, hi)}, not {v!r}"
-            )
+            raise ConfigError(self.key(k), f"must be a number{_range(lo, hi)}, not {v!r}")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ConfigError(
-                self.key(k), f"must be a number{_range(lo, hi)}, not {v!r}"
-            )
+            raise ConfigError(self.key(k), f"must be a number{_range(lo, hi)}, not {v!r}")
         return float(v)
 
     def bool(self, k: str, default: bool) -> bool:
@@ -344,9 +326,7 @@ class _Section:
                 return dtime.fromisoformat(v)
             except ValueError:
                 pass
-        raise ConfigError(
-            self.key(k), f'must be a time of day such as "22:30", not {v!r}'
-        )
+        raise ConfigError(self.key(k), f'must be a time of day such as "22:30", not {v!r}')
 
     def strings(self, k: str) -> tuple[str, ...]:
         v = self._get(k)
@@ -364,9 +344,7 @@ class _Section:
         unknown = sorted(set(self.data) - self.used)
         if unknown:
             allowed = ", ".join(sorted(self.used))
-            raise ConfigError(
-                self.key(unknown[0]), f"is not a known key (known here: {allowed})"
-            )
+            raise ConfigError(self.key(unknown[0]), f"is not a known key (known here: {allowed})")
 
 
 def _range(lo: float | None, hi: float | None) -> str:
@@ -384,9 +362,7 @@ def _matrix(s: _Section) -> MatrixConfig:
     hw = s.choice("hardware_mapping", d.hardware_mapping, HARDWARE_MAPPINGS)
     rows = s.int("rows", d.rows, 8, 64)
     if rows % 2:
-        raise ConfigError(
-            s.key("rows"), f"must be an even integer from 8 to 64, not {rows}"
-        )
+        raise ConfigError(s.key("rows"), f"must be an even integer from 8 to 64, not {rows}")
     seq = s.str("led_rgb_sequence", d.led_rgb_sequence)
     if sorted(seq.upper()) != ["B", "G", "R"]:
         raise ConfigError(
@@ -400,25 +376,19 @@ def _matrix(s: _Section) -> MatrixConfig:
         chain_length=s.int("chain_length", d.chain_length, 1, 32),
         parallel=s.int("parallel", d.parallel, 1, 6 if hw == "compute-module" else 3),
         pwm_bits=s.int("pwm_bits", d.pwm_bits, 1, PWM_BITS_MAX),
-        pwm_lsb_nanoseconds=s.int(
-            "pwm_lsb_nanoseconds", d.pwm_lsb_nanoseconds, 50, 3000
-        ),
+        pwm_lsb_nanoseconds=s.int("pwm_lsb_nanoseconds", d.pwm_lsb_nanoseconds, 50, 3000),
         pwm_dither_bits=s.int("pwm_dither_bits", d.pwm_dither_bits, 0, 2),
         brightness=s.int("brightness", d.brightness, 1, 100),
         scan_mode=s.int("scan_mode", d.scan_mode, 0, 1),
         multiplexing=s.int("multiplexing", d.multiplexing, 0, MULTIPLEXING_MAX),
         row_address_type=s.int("row_address_type", d.row_address_type, 0, 5),
-        disable_hardware_pulsing=s.bool(
-            "disable_hardware_pulsing", d.disable_hardware_pulsing
-        ),
+        disable_hardware_pulsing=s.bool("disable_hardware_pulsing", d.disable_hardware_pulsing),
         show_refresh_rate=s.bool("show_refresh_rate", d.show_refresh_rate),
         inverse_colors=s.bool("inverse_colors", d.inverse_colors),
         led_rgb_sequence=seq,
         pixel_mapper_config=s.str("pixel_mapper_config", d.pixel_mapper_config),
         panel_type=s.choice("panel_type", d.panel_type, PANEL_TYPES),
-        limit_refresh_rate_hz=s.int(
-            "limit_refresh_rate_hz", d.limit_refresh_rate_hz, 0, 10000
-        ),
+        limit_refresh_rate_hz=s.int("limit_refresh_rate_hz", d.limit_refresh_rate_hz, 0, 10000),
         gpio_slowdown=s.int("gpio_slowdown", d.gpio_slowdown, -1, 5),
         rp1_rio=s.int("rp1_rio", d.rp1_rio, 0, 1),
         drop_privileges=s.bool("drop_privileges", d.drop_privileges),
@@ -487,9 +457,7 @@ def _polling(s: _Section) -> PollingConfig:
         token_check_s=s.float("token_check_s", d.token_check_s, 1, 3600),
     )
     if c.backoff_max_s < c.backoff_min_s:
-        raise ConfigError(
-            s.key("backoff_max_s"), "must be at least polling.backoff_min_s"
-        )
+        raise ConfigError(s.key("backoff_max_s"), "must be at least polling.backoff_min_s")
     s.done()
     return c
 
@@ -569,16 +537,12 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
     env = os.environ if env is None else env
     if path is None:
         if not env.get(CONFIG_ENV):
-            raise ConfigError(
-                "--config", f"no config file given (use --config or ${CONFIG_ENV})"
-            )
+            raise ConfigError("--config", f"no config file given (use --config or ${CONFIG_ENV})")
         path = Path(env[CONFIG_ENV])
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError(
-            "--config", f"cannot read {path}: {e.strerror or e}"
-        ) from None
+        raise ConfigError("--config", f"cannot read {path}: {e.strerror or e}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
