@@ -1,0 +1,421 @@
+"""The Spotify source: spotipy, the token cache, faults and rate limits.
+
+``SpotifySource.poll(now)`` asks ``GET /me/player?additional_types=episode`` once and returns a
+``Playback`` (or None when nothing plays), or raises one of the ``SourceError`` kinds below. It
+never sleeps, never retries on its own (the scheduler decides when to ask again), never calls
+``input()`` and never opens a browser.
+
+spotipy's defaults are wrong for a display that runs for months under systemd:
+
+- its retry adapter sleeps through a 429's Retry-After (which can be an hour) and then turns
+  the 429 into a header-less error; we hand it a plain ``requests.Session`` (no retry adapter)
+  so the 429 and its Retry-After reach us;
+- without a usable token it asks on stdin for a redirect URL (EOFError under systemd) or opens
+  a browser; ``HeadlessOAuth`` raises ``ReauthNeeded`` instead;
+- its file cache writes in place with the umask's mode; ``TokenFile`` writes atomically, 0600,
+  and refuses to touch a file it cannot parse.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import spotipy
+from spotipy.cache_handler import CacheHandler
+from spotipy.oauth2 import SpotifyOAuth, SpotifyOauthError
+
+from needledrop.config import SpotifyConfig
+from needledrop.state import Item, Playback
+
+log = logging.getLogger(__name__)
+
+SCOPES = ("user-read-currently-playing", "user-read-playback-state")
+SCOPE = " ".join(SCOPES)
+TOKEN_KEYS = ("access_token", "token_type", "expires_in", "scope", "expires_at", "refresh_token")
+
+
+# --- what can go wrong --------------------------------------------------------------------------
+
+
+class SourceError(Exception):
+    """A poll that produced no observation. ``str()`` is one sentence for the log and screen."""
+
+
+class Offline(SourceError):
+    """Transient: network down, DNS, timeout, 5xx, an unexpected answer. Back off and retry;
+    keep showing the last known state."""
+
+
+class RateLimited(SourceError):
+    """429: wait ``retry_after`` seconds before the next call."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ReauthNeeded(SourceError):
+    """The refresh token is dead (``invalid_grant``) or lacks a scope: a person must sign in
+    again. The source keeps watching the cache file for a pushed new token."""
+
+
+class TokenUnavailable(SourceError):
+    """The token cache is missing or cannot be parsed: an operator must provide one."""
+
+
+class CredentialsRejected(SourceError):
+    """The token endpoint rejected the client id/secret (``invalid_client``)."""
+
+
+# --- the token cache ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What status reports about the cached token (never the token itself)."""
+
+    expires_at: int | None
+    authorized_at: int | None
+    scope: str
+
+
+def read_token_file(path: Path) -> dict[str, Any]:
+    """Parse a spotipy ``.cache`` file. Raises TokenUnavailable (missing, unreadable, corrupt)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise TokenUnavailable(
+            f"Spotify token cache {path} is missing; run 'needledrop auth' and copy it here."
+        ) from None
+    except OSError as e:
+        raise TokenUnavailable(
+            f"Spotify token cache {path} cannot be read ({e.strerror or e})."
+        ) from None
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise TokenUnavailable(
+            f"Spotify token cache {path} is not valid JSON; it was left as it is."
+        ) from None
+    if not isinstance(data, dict):
+        raise TokenUnavailable(f"Spotify token cache {path} is not a JSON object.")
+    missing = [k for k in ("access_token", "refresh_token", "expires_at") if k not in data]
+    if missing:
+        raise TokenUnavailable(
+            f"Spotify token cache {path} lacks {', '.join(missing)}; it was left as it is."
+        )
+    return data
+
+
+def write_token_file(path: Path, token: Mapping[str, Any]) -> None:
+    """Write a token atomically: a 0600 temp file in the same directory, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(dict(token), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def fingerprint(path: Path) -> str | None:
+    """A hash of the file's bytes (None if absent): tells a pushed token from the dead one."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class TokenFile(CacheHandler):
+    """spotipy cache handler on an explicit path (never the working directory).
+
+    Reads the file on every call, so a token pushed by the fleet is picked up without a
+    restart. Keeps ``authorized_at`` (when a person last signed in; the 6-month refresh-token
+    clock) across refreshes. Never overwrites a file it cannot parse.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def get_cached_token(self) -> dict[str, Any]:
+        return read_token_file(self.path)
+
+    def save_token_to_cache(self, token_info: dict[str, Any]) -> None:
+        token = dict(token_info)
+        if self.path.exists():
+            old = read_token_file(self.path)  # raises if unparseable: leave it alone
+            if "authorized_at" not in token and "authorized_at" in old:
+                token["authorized_at"] = old["authorized_at"]
+        write_token_file(self.path, token)
+
+
+class HeadlessOAuth(SpotifyOAuth):
+    """SpotifyOAuth that never prompts: no stdin, no browser. URLs come from the config."""
+
+    def get_auth_response(self, open_browser: bool | None = None) -> str:
+        raise ReauthNeeded("No usable Spotify token; a person must sign in again.")
+
+    def _open_auth_url(self) -> None:
+        raise ReauthNeeded("No usable Spotify token; a person must sign in again.")
+
+    @staticmethod
+    def _get_user_input(prompt: str) -> str:
+        raise ReauthNeeded("No usable Spotify token; a person must sign in again.")
+
+
+def oauth_class(accounts_url: str) -> type[HeadlessOAuth]:
+    """HeadlessOAuth aimed at an accounts server (Spotify's, or a loopback fake)."""
+    base = accounts_url.rstrip("/")
+    return type(
+        "ConfiguredOAuth",
+        (HeadlessOAuth,),
+        {"OAUTH_TOKEN_URL": f"{base}/api/token", "OAUTH_AUTHORIZE_URL": f"{base}/authorize"},
+    )
+
+
+def make_oauth(
+    cfg: SpotifyConfig,
+    token_path: Path,
+    timeout: float,
+    session: requests.Session | None = None,
+) -> HeadlessOAuth:
+    client_id, client_secret = cfg.require_credentials()
+    return oauth_class(cfg.accounts_url)(
+        client_id=client_id,
+        client_secret=client_secret,
+        redirect_uri=cfg.redirect_uri,
+        scope=SCOPE,
+        cache_handler=TokenFile(token_path),
+        open_browser=False,
+        requests_timeout=timeout,
+        requests_session=session if session is not None else requests.Session(),
+    )
+
+
+# --- parsing the player ---------------------------------------------------------------------------
+
+
+def _largest_image(images: Any) -> str | None:
+    if not isinstance(images, list) or not images:
+        return None
+    best = max(
+        (i for i in images if isinstance(i, dict) and i.get("url")),
+        key=lambda i: (i.get("width") or 0) * (i.get("height") or 0),
+        default=None,
+    )
+    return best["url"] if best else None
+
+
+def parse_playback(
+    data: Mapping[str, Any] | None, observed_at: float, devices: tuple[str, ...] = ()
+) -> Playback | None:
+    """Turn a ``/me/player`` body into a Playback; None when nothing plays for us.
+
+    None for: 204 (``data`` None), a private session (``item`` null, type not "ad"), and
+    playback on a device not in ``devices`` (when given; compared case-insensitively).
+    """
+    if not data:
+        return None
+    device = data.get("device") or {}
+    device_name = device.get("name") if isinstance(device, dict) else None
+    if devices and (device_name or "").casefold() not in {d.casefold() for d in devices}:
+        return None
+    is_playing = bool(data.get("is_playing"))
+    progress = int(data.get("progress_ms") or 0)
+    kind = data.get("currently_playing_type")
+    raw = data.get("item")
+    if kind == "ad":
+        item = Item(kind="ad", title="Advertisement", artist="", album="", duration_ms=0)
+    elif not isinstance(raw, dict):
+        return None
+    elif raw.get("type") == "episode":
+        show = raw.get("show") or {}
+        item = Item(
+            kind="episode",
+            title=str(raw.get("name") or ""),
+            artist=str(show.get("name") or ""),
+            album=str(show.get("name") or ""),
+            duration_ms=int(raw.get("duration_ms") or 0),
+            item_id=raw.get("uri") or raw.get("id"),
+            art_url=_largest_image(show.get("images")) or _largest_image(raw.get("images")),
+        )
+    else:
+        is_local = bool(raw.get("is_local"))
+        album = raw.get("album") or {}
+        artists = raw.get("artists") or []
+        item = Item(
+            kind="local" if is_local else "track",
+            title=str(raw.get("name") or ""),
+            artist=", ".join(str(a.get("name")) for a in artists if a.get("name")),
+            album=str(album.get("name") or ""),
+            duration_ms=int(raw.get("duration_ms") or 0),
+            item_id=None if is_local else (raw.get("uri") or raw.get("id")),
+            art_url=None if is_local else _largest_image(album.get("images")),
+        )
+    return Playback(
+        item=item,
+        is_playing=is_playing,
+        progress_ms=progress,
+        observed_at=observed_at,
+        device_name=device_name,
+    )
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, now_epoch: float) -> float:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); 5 if absent or odd."""
+    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+    if value is None:
+        return 5.0
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 5.0
+    return max(0.0, when.timestamp() - now_epoch)
+
+
+# --- the source ---------------------------------------------------------------------------------
+
+
+class SpotifySource:
+    """One display's view of one Spotify account."""
+
+    def __init__(
+        self,
+        cfg: SpotifyConfig,
+        token_path: Path,
+        timeout: float = 5.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.token_path = token_path
+        self.oauth = make_oauth(cfg, token_path, timeout)
+        self.client = spotipy.Spotify(
+            auth_manager=self.oauth,
+            requests_session=session if session is not None else requests.Session(),
+            requests_timeout=timeout,
+            retries=0,
+            status_retries=0,
+        )
+        self.client.prefix = cfg.api_url
+        self._dead_token: str | None = None  # fingerprint of a cache whose refresh token died
+
+    def close(self) -> None:
+        self.client._session.close()
+        self.oauth._session.close()
+
+    def token_info(self) -> TokenInfo | None:
+        try:
+            data = read_token_file(self.token_path)
+        except TokenUnavailable:
+            return None
+        return TokenInfo(
+            expires_at=_int_or_none(data.get("expires_at")),
+            authorized_at=_int_or_none(data.get("authorized_at")),
+            scope=str(data.get("scope") or ""),
+        )
+
+    def poll(self, now: float) -> Playback | None:
+        """One observation at ``now`` (the caller's clock), or a SourceError."""
+        if self._dead_token is not None:
+            if fingerprint(self.token_path) == self._dead_token:
+                raise ReauthNeeded(
+                    "Spotify refused the refresh token (invalid_grant); sign in again and "
+                    "push the new token."
+                )
+            self._dead_token = None  # the file changed: try the new token
+            log.info("token cache %s changed; trying the new token", self.token_path)
+        try:
+            data = self._current_playback(allow_refresh=True)
+        except SpotifyOauthError as e:
+            raise self._oauth_failure(e) from None
+        return parse_playback(data, now, self.cfg.devices)
+
+    def _current_playback(self, allow_refresh: bool) -> Any:
+        try:
+            return self.client.current_playback(additional_types="episode")
+        except spotipy.SpotifyException as e:
+            status = e.http_status
+            if status == 401 and allow_refresh:
+                token = read_token_file(self.token_path)
+                log.info("401 from Spotify; refreshing the access token once")
+                try:
+                    self.oauth.refresh_access_token(token["refresh_token"])
+                except (requests.ConnectionError, requests.Timeout) as ne:
+                    raise Offline(
+                        f"Cannot reach Spotify's accounts service ({_short(ne)})."
+                    ) from None
+                return self._current_playback(allow_refresh=False)
+            if status == 401:
+                raise Offline("Spotify rejected a freshly refreshed access token (401).") from None
+            if status == 429:
+                wait = retry_after_seconds(e.headers, time.time())
+                raise RateLimited(
+                    f"Spotify rate limit (429); retrying after {wait:.0f} s.", wait
+                ) from None
+            if status == 403:
+                raise Offline(f"Spotify refused the request (403): {e.msg.strip()}") from None
+            raise Offline(f"Spotify answered HTTP {status}.") from None
+        except requests.Timeout:
+            raise Offline("Spotify did not answer in time.") from None
+        except requests.ConnectionError as e:
+            raise Offline(f"Cannot reach Spotify ({_short(e)}).") from None
+        except requests.RequestException as e:
+            raise Offline(f"Request to Spotify failed ({_short(e)}).") from None
+
+    def _oauth_failure(self, e: SpotifyOauthError) -> SourceError:
+        error = getattr(e, "error", None)
+        if error == "invalid_grant":
+            self._dead_token = fingerprint(self.token_path)
+            return ReauthNeeded(
+                "Spotify refused the refresh token (invalid_grant); sign in again and push "
+                "the new token."
+            )
+        if error == "invalid_client":
+            return CredentialsRejected(
+                "Spotify rejected the client id/secret (invalid_client); check "
+                "SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET."
+            )
+        return Offline(f"Spotify's accounts service failed ({error or 'no answer'}).")
+
+
+def _int_or_none(v: Any) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _short(e: BaseException) -> str:
+    """The innermost cause of a requests error by name (e.g. NameResolutionError)."""
+    seen: set[int] = set()
+    inner: BaseException = e
+    while id(inner) not in seen:
+        seen.add(id(inner))
+        reason = getattr(inner.args[0], "reason", None) if inner.args else None
+        nxt = reason if isinstance(reason, BaseException) else inner.__cause__ or inner.__context__
+        if nxt is None:
+            break
+        inner = nxt
+    return type(inner).__name__
