@@ -1,0 +1,171 @@
+"""Where things go on a panel of a given size.
+
+Five sizes have hand-tuned layouts (32×32, 64×32, 64×64, 128×64, 192×64); any other size gets
+one computed by `layout_for` from the same rules (art square on the left when the panel is at
+least twice as wide as high, on top otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Box = tuple[int, int, int, int]  # x, y, width, height
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A line of text: its left edge, top, width and font."""
+
+    x: int
+    y: int
+    w: int
+    font: str
+
+
+@dataclass(frozen=True)
+class Layout:
+    width: int
+    height: int
+    art: tuple[int, int, int]  # x, y, size (square)
+    title: Slot
+    artist: Slot | None
+    album: Slot | None
+    progress: Box | None
+    times: Slot | None  # elapsed on the left, duration on the right
+    clock_font: str  # idle screen
+    clock_scale: int
+    date_font: str | None
+    text_fonts: tuple[str, ...]  # message screens: largest first
+    mark: int  # side of the offline mark, drawn in the top-right corner
+
+
+LAYOUTS: dict[tuple[int, int], Layout] = {
+    (32, 32): Layout(
+        32,
+        32,
+        art=(7, 0, 18),
+        title=Slot(0, 20, 32, "4x6"),
+        artist=Slot(0, 26, 32, "4x6"),
+        album=None,
+        progress=(0, 18, 32, 1),
+        times=None,
+        clock_font="6x10",
+        clock_scale=1,
+        date_font="4x6",
+        text_fonts=("4x6",),
+        mark=2,
+    ),
+    (64, 32): Layout(
+        64,
+        32,
+        art=(0, 0, 32),
+        title=Slot(34, 1, 30, "5x8"),
+        artist=Slot(34, 11, 30, "4x6"),
+        album=Slot(34, 18, 30, "4x6"),
+        progress=(34, 28, 28, 2),
+        times=None,
+        clock_font="9x15B",
+        clock_scale=1,
+        date_font="4x6",
+        text_fonts=("5x8", "4x6"),
+        mark=3,
+    ),
+    (64, 64): Layout(
+        64,
+        64,
+        art=(12, 1, 40),
+        title=Slot(1, 43, 62, "5x8"),
+        artist=Slot(1, 52, 62, "4x6"),
+        album=None,
+        progress=(2, 60, 60, 2),
+        times=None,
+        clock_font="6x10",
+        clock_scale=2,
+        date_font="5x8",
+        text_fonts=("6x10", "5x8", "4x6"),
+        mark=3,
+    ),
+    (128, 64): Layout(
+        128,
+        64,
+        art=(0, 0, 64),
+        title=Slot(67, 3, 61, "6x13B"),
+        artist=Slot(67, 18, 61, "6x10"),
+        album=Slot(67, 30, 61, "5x8"),
+        progress=(67, 57, 58, 3),
+        times=Slot(67, 48, 58, "4x6"),
+        clock_font="9x15B",
+        clock_scale=2,
+        date_font="6x10",
+        text_fonts=("6x13B", "6x10", "5x8", "4x6"),
+        mark=3,
+    ),
+    (192, 64): Layout(
+        192,
+        64,
+        art=(0, 0, 64),
+        title=Slot(70, 3, 120, "6x13B"),
+        artist=Slot(70, 18, 120, "6x10"),
+        album=Slot(70, 30, 120, "5x8"),
+        progress=(70, 57, 118, 3),
+        times=Slot(70, 46, 118, "5x8"),
+        clock_font="9x15B",
+        clock_scale=2,
+        date_font="6x10",
+        text_fonts=("6x13B", "6x10", "5x8", "4x6"),
+        mark=3,
+    ),
+}
+
+
+def layout_for(width: int, height: int) -> Layout:
+    """The layout for a panel of ``width`` × ``height`` pixels (at least 16 × 16)."""
+    if width < 16 or height < 16:
+        raise ValueError(f"a panel of {width}x{height} is too small to draw on (minimum 16x16)")
+    known = LAYOUTS.get((width, height))
+    if known is not None:
+        return known
+    big = height >= 64 and width >= 64
+    title_font, artist_font = ("6x13B", "6x10") if big else ("5x8", "4x6")
+    clock = ("9x15B", 2) if width >= 100 and height >= 40 else ("9x15B", 1)
+    if width < 48:
+        clock = ("6x10", 1)
+    if width >= 2 * height:  # art on the left, text on the right
+        side = height
+        x = side + 3
+        w = width - x - 1
+        step = 15 if big else 10
+        return Layout(
+            width,
+            height,
+            art=(0, 0, side),
+            title=Slot(x, 2, w, title_font),
+            artist=Slot(x, 2 + step, w, artist_font),
+            album=Slot(x, 2 + 2 * step, w, "5x8" if big else "4x6") if height >= 32 else None,
+            progress=(x, height - 4, w - 2, 2),
+            times=None,
+            clock_font=clock[0],
+            clock_scale=clock[1],
+            date_font="4x6",
+            text_fonts=("6x10", "5x8", "4x6"),
+            mark=3,
+        )
+    # art on top, two lines of text and a progress bar below
+    text_h = 8 + 1 + 6 + 3
+    side = max(8, min(width - 4, height - text_h - 1))
+    y = side + 2
+    return Layout(
+        width,
+        height,
+        art=((width - side) // 2, 0, side),
+        title=Slot(1, y, width - 2, "5x8"),
+        artist=Slot(1, y + 9, width - 2, "4x6"),
+        album=None,
+        progress=(2, height - 3, width - 4, 2),
+        times=None,
+        clock_font=clock[0],
+        clock_scale=clock[1],
+        date_font="4x6",
+        text_fonts=("5x8", "4x6"),
+        mark=3 if width >= 48 else 2,
+    )
