@@ -1,0 +1,122 @@
+#!/usr/bin/python
+# Copyright: needledrop contributors
+# SPDX-License-Identifier: MIT
+"""Stage what one board mode needs: .py files from wheels into lib/, plus extra files."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: circuitpython_bundle
+short_description: Stage the files a CircuitPython board needs, from wheels and local files
+description:
+  - For each pinned requirement, finds its wheel in C(wheelhouse) and copies the Python modules
+    and packages in it (not the metadata) under C(lib/) in C(dest).
+  - Copies C(extra) files (a source and a path relative to C(dest)).
+  - Writes only files whose content changed; returns the relative paths of everything staged.
+options:
+  wheelhouse:
+    description: Directory holding the downloaded wheels.
+    type: path
+    required: true
+  requirements:
+    description: Pinned requirements, C(name==version).
+    type: list
+    elements: str
+    default: []
+  extra:
+    description: Further files, each a dict with C(src) and C(dest).
+    type: list
+    elements: dict
+    default: []
+  dest:
+    description: Staging directory (one per board mode).
+    type: path
+    required: true
+author: needledrop contributors
+"""
+
+RETURN = r"""
+files:
+  description: Staged paths relative to C(dest), also their paths on the board.
+  type: list
+  returned: always
+"""
+
+import glob
+import hashlib
+import os
+import re
+import zipfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def normalise(name):
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def put(path, data):
+    try:
+        with open(path, "rb") as handle:
+            if hashlib.sha256(handle.read()).digest() == hashlib.sha256(data).digest():
+                return False
+    except FileNotFoundError:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return True
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "wheelhouse": {"type": "path", "required": True},
+            "requirements": {"type": "list", "elements": "str", "default": []},
+            "extra": {"type": "list", "elements": "dict", "default": []},
+            "dest": {"type": "path", "required": True},
+        },
+        supports_check_mode=False,
+    )
+    params = module.params
+    files = []
+    changed = False
+    for requirement in params["requirements"]:
+        name, sep, version = requirement.partition("==")
+        if not sep:
+            module.fail_json(
+                msg=f"{requirement} is not pinned: write it as name==version"
+            )
+        pattern = os.path.join(
+            params["wheelhouse"], f"{normalise(name)}-{version}-*.whl"
+        )
+        wheels = sorted(glob.glob(pattern))
+        if not wheels:
+            module.fail_json(
+                msg=f"No wheel for {requirement} in {params['wheelhouse']}: run the playbook with "
+                "PyPI reachable from the controller, or put the wheel there by hand"
+            )
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            for member in wheel.namelist():
+                top = member.split("/", 1)[0]
+                if member.endswith("/") or top.endswith((".dist-info", ".data")):
+                    continue
+                if not member.endswith((".py", ".mpy")) or "__pycache__" in member:
+                    continue
+                rel = "lib/" + member
+                changed |= put(os.path.join(params["dest"], rel), wheel.read(member))
+                files.append(rel)
+    for item in params["extra"]:
+        if "src" not in item or "dest" not in item:
+            module.fail_json(msg="each extra file needs src and dest")
+        with open(item["src"], "rb") as handle:
+            changed |= put(os.path.join(params["dest"], item["dest"]), handle.read())
+        files.append(item["dest"])
+    module.exit_json(changed=changed, files=sorted(set(files)), src_root=params["dest"])
+
+
+if __name__ == "__main__":
+    main()
