@@ -1,0 +1,69 @@
+"""Headless backend: each frame written as a PNG file, atomically.
+
+``frame.png`` in the directory is always the latest complete frame (written to a temporary
+file and renamed over it, so a reader never sees half a frame). With ``snapshots`` on, every
+frame is also kept as ``frame-000001.png``, ``frame-000002.png``, ...
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from needledrop.backends import BackendError
+
+LATEST = "frame.png"
+
+
+class PngBackend:
+    def __init__(
+        self,
+        directory: Path,
+        size: tuple[int, int],
+        *,
+        snapshots: bool = False,
+        scale: int = 1,
+    ) -> None:
+        self.directory = directory
+        self.size = size
+        self.snapshots = snapshots
+        self.scale = scale
+        self.count = 0
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BackendError(f"cannot create the PNG frame directory {directory}: {e}") from None
+
+    @property
+    def latest(self) -> Path:
+        return self.directory / LATEST
+
+    def show(self, image: Image.Image) -> None:
+        if image.size != self.size:
+            raise ValueError(f"frame is {image.size}, the display is {self.size}")
+        if self.scale > 1:
+            w, h = self.size
+            image = image.resize((w * self.scale, h * self.scale), Image.Resampling.NEAREST)
+        self.count += 1
+        write_png_atomic(image, self.latest)
+        if self.snapshots:
+            write_png_atomic(image, self.directory / f"frame-{self.count:06d}.png")
+
+    def close(self) -> None:
+        return None
+
+
+def write_png_atomic(image: Image.Image, path: Path) -> None:
+    """Write ``image`` to ``path`` so readers see the old file or the new one, never a part."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, "PNG")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
