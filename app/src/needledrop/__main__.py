@@ -1,0 +1,5 @@
+"""``python -m needledrop`` is the ``needledrop`` command."""
+
+from needledrop.cli import main
+
+raise SystemExit(main())

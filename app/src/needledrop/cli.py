@@ -1,0 +1,244 @@
+"""``needledrop``: argument parsing and wiring only.
+
+    needledrop run     [--config PATH] [--duration S]
+    needledrop auth    [--config PATH] [--paste] [--no-browser] [--out PATH]
+    needledrop status  [--config PATH] [--json]
+    needledrop render  --demo --size 64x64 --out frame.png [--at S] [--config PATH]
+
+Errors a user can cause print one sentence to stderr and exit non-zero (2 for config errors,
+1 otherwise); ``status`` exits 0 only when the display is healthy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import webbrowser
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from needledrop import __version__
+from needledrop.config import CONFIG_ENV, Config, ConfigError, load_config
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+
+
+class UserError(Exception):
+    """A problem the user can fix; ``str()`` is one sentence."""
+
+
+def _size(value: str) -> tuple[int, int]:
+    try:
+        w, _, h = value.lower().partition("x")
+        size = int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 64x64, not {value!r}") from None
+    if min(size) < 8 or max(size) > 1024:
+        raise argparse.ArgumentTypeError(f"size {value!r} is out of range (8..1024 per side)")
+    return size
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", type=Path, help=f"the TOML config file (default: ${CONFIG_ENV})"
+    )
+    p = argparse.ArgumentParser(
+        prog="needledrop", description="Spotify now-playing for HUB75 LED panels."
+    )
+    p.add_argument("--version", action="version", version=f"needledrop {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run the display service")
+    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+
+    auth = sub.add_parser(
+        "auth", parents=[common], help="sign in to Spotify once and write the token cache"
+    )
+    auth.add_argument(
+        "--paste", action="store_true", help="headless: paste the redirected URL instead"
+    )
+    auth.add_argument("--no-browser", action="store_true", help="print the URL, open nothing")
+    auth.add_argument("--out", type=Path, help="token cache to write (default: from config)")
+    auth.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for sign-in")
+
+    status = sub.add_parser("status", parents=[common], help="what the display shows and why")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    render = sub.add_parser("render", parents=[common], help="render one frame to a PNG file")
+    render.add_argument("--demo", action="store_true", help="use the built-in demo source")
+    render.add_argument("--size", type=_size, default=(64, 64), help="WxH, e.g. 64x64")
+    render.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    render.add_argument("--at", type=float, default=10.0, help="seconds into the demo")
+    return p
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_run(cfg: Config, duration: float | None) -> int:
+    from needledrop.backends import BackendError, open_backend
+    from needledrop.render import Renderer
+    from needledrop.runner import Runner
+
+    if cfg.source == "spotify":
+        cfg.spotify.require_credentials()
+    # The rgbmatrix backend drops root privileges when it starts; open it before any file
+    # so that everything after (token, state, art cache) is opened as the service user.
+    try:
+        backend = open_backend(cfg)
+    except BackendError as e:
+        raise UserError(str(e)) from None
+    source_close = None
+    try:
+        if cfg.source == "demo":
+            from needledrop.demo import DemoSource
+
+            source = DemoSource(start=time.time())
+            token_info = None
+        else:
+            from needledrop.spotify import SpotifySource
+
+            spotify = SpotifySource(
+                cfg.spotify, cfg.paths.token_cache, timeout=cfg.polling.request_timeout_s
+            )
+            source, token_info, source_close = spotify, spotify.token_info, spotify.close
+        width, height = cfg.size
+        renderer = Renderer(width, height, cfg, cfg.paths.art_cache_dir)
+        runner = Runner(cfg, source, renderer, backend, now=time.time(), token_info=token_info)
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        logging.getLogger(__name__).info(
+            "needledrop %s: %dx%d on %s, source %s",
+            __version__,
+            width,
+            height,
+            cfg.display.backend,
+            cfg.source,
+        )
+        until = time.time() + duration if duration is not None else None
+        runner.run(stop, until=until)
+    finally:
+        backend.close()
+        if source_close is not None:
+            source_close()
+    return EXIT_OK
+
+
+def cmd_auth(cfg: Config, paste: bool, no_browser: bool, out: Path | None, timeout: float) -> int:
+    from needledrop.auth import AuthError, authorize
+
+    token_path = out or cfg.paths.token_cache
+    try:
+        result = authorize(
+            cfg.spotify,
+            token_path,
+            open_url=(lambda url: None) if no_browser else webbrowser.open,
+            paste=paste,
+            timeout_s=timeout,
+        )
+    except AuthError as e:
+        raise UserError(str(e)) from None
+    except EOFError:
+        raise UserError("No URL was pasted; nothing was written.") from None
+    print(f"Signed in. Token written to {result.token_path} (mode 0600).")
+    return EXIT_OK
+
+
+def cmd_status(cfg: Config, as_json: bool) -> int:
+    from needledrop.spotify import TokenUnavailable, read_token_file
+    from needledrop.status import read_status
+
+    try:
+        raw = read_token_file(cfg.paths.token_cache)
+        token = {k: raw.get(k) for k in ("expires_at", "authorized_at", "scope")}
+    except TokenUnavailable:
+        token = None
+    doc, healthy = read_status(
+        cfg.paths.status_file, cfg.paths.reauth_file, time.time(), token=token
+    )
+    if as_json:
+        print(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        shown = doc.get("showing") or {}
+        what = shown.get("screen", "unknown")
+        if shown.get("title"):
+            what += f": {shown['title']} — {shown.get('artist', '')}"
+        print(f"{'healthy' if healthy else 'NOT healthy'}; showing {what}")
+        print(f"last successful poll: {doc.get('last_poll_ok_at')}")
+        if doc.get("last_error"):
+            print(f"last error: {doc['last_error']}")
+        if doc.get("reauth_needed"):
+            print("re-auth needed: run 'needledrop auth' and push the new token")
+    return EXIT_OK if healthy else EXIT_ERROR
+
+
+def cmd_render(cfg: Config | None, demo: bool, size: tuple[int, int], out: Path, at: float) -> int:
+    from needledrop.render import ArtCache, Renderer
+    from needledrop.state import DisplayState
+
+    if not demo:
+        raise UserError("render needs --demo (it draws the built-in demo source).")
+    from needledrop.demo import DemoSource
+
+    source = DemoSource(start=0.0)
+    pb = source.poll(at)
+    state = DisplayState(playback=pb, last_played_at=at if pb is not None else None)
+    art = ArtCache(None, background=False)
+    renderer = Renderer(size[0], size[1], cfg, None, art=art)
+    image = renderer.frame(state, at)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        image.save(out, format="PNG")
+    except OSError as e:
+        raise UserError(f"Cannot write {out}: {e.strerror or e}.") from None
+    print(f"Wrote {out} ({size[0]}x{size[1]}).")
+    return EXIT_OK
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
+    logging.basicConfig(
+        level=level,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # spotipy logs every HTTP error at ERROR with the URL; the source logs one line itself.
+    logging.getLogger("spotipy").setLevel(logging.CRITICAL)
+    try:
+        if args.command == "render":
+            cfg = load_config(args.config) if (args.config or os.environ.get(CONFIG_ENV)) else None
+            return cmd_render(cfg, args.demo, args.size, args.out, args.at)
+        cfg = load_config(args.config)
+        if args.command == "run":
+            return cmd_run(cfg, args.duration)
+        if args.command == "auth":
+            return cmd_auth(cfg, args.paste, args.no_browser, args.out, args.timeout)
+        if args.command == "status":
+            return cmd_status(cfg, args.json)
+    except ConfigError as e:
+        print(f"needledrop: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except UserError as e:
+        print(f"needledrop: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")  # argparse restricts choices

@@ -1,0 +1,209 @@
+"""The status file (what the display shows, how polling goes) and ``needledrop status --json``.
+
+The run loop writes ``<state_dir>/status.json`` when something a person would check changes,
+and at least every ``HEARTBEAT_S`` (never per frame: SD cards wear). When the refresh token is
+dead it also writes ``<state_dir>/reauth-needed.json``, which the re-auth playbook looks for, and
+removes it once a poll succeeds again. Both are written atomically; neither holds a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from needledrop.state import DisplayState
+
+STATUS_VERSION = 1
+HEARTBEAT_S = 30.0  # the run loop rewrites status.json at least this often
+STALE_AFTER_S = 120.0  # older than this: the service is not running (or hung)
+REFRESH_TOKEN_LIFETIME_S = 182 * 24 * 3600  # Spotify's refresh tokens last about 6 months
+EXPIRY_WARNING_S = 14 * 24 * 3600  # warn this long before that
+
+
+def iso(ts: float | None) -> str | None:
+    """Seconds since the epoch as ISO 8601 UTC, or None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any], mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def showing(state: DisplayState, idle_after_s: float, now: float) -> dict[str, Any]:
+    """What the panel shows, in words a status table can print."""
+    if state.reauth_needed:
+        return {"screen": "reauth"}
+    if state.message:
+        return {"screen": "message", "message": state.message}
+    pb = state.playback
+    if pb is None or pb.item is None:
+        since = state.last_played_at
+        idle = since is None or now - since >= idle_after_s
+        return {"screen": "idle" if idle else "nothing"}
+    if not pb.is_playing:
+        since = state.last_played_at if state.last_played_at is not None else pb.observed_at
+        if now - since >= idle_after_s:
+            return {"screen": "idle"}
+    item = pb.item
+    return {
+        "screen": item.kind,
+        "title": item.title,
+        "artist": item.artist,
+        "album": item.album,
+        "is_playing": pb.is_playing,
+        "progress_ms": pb.progress_at(now),
+        "duration_ms": item.duration_ms,
+        "device": pb.device_name,
+    }
+
+
+@dataclass
+class RunStatus:
+    """What the run loop knows about itself; ``to_json`` is the status.json document."""
+
+    backend: str
+    source: str
+    size: tuple[int, int]
+    started_at: float
+    pid: int = field(default_factory=os.getpid)
+    polls: int = 0
+    api_errors: int = 0
+    last_poll_ok_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    next_poll_at: float | None = None
+    token_expires_at: float | None = None
+    authorized_at: float | None = None
+    stopped_at: float | None = None  # set when the service shuts down cleanly
+
+    def to_json(self, state: DisplayState, idle_after_s: float, now: float) -> dict[str, Any]:
+        deadline = (
+            self.authorized_at + REFRESH_TOKEN_LIFETIME_S
+            if self.authorized_at is not None
+            else None
+        )
+        return {
+            "version": STATUS_VERSION,
+            "pid": self.pid,
+            "updated_at": iso(now),
+            "started_at": iso(self.started_at),
+            "stopped_at": iso(self.stopped_at),
+            "backend": self.backend,
+            "source": self.source,
+            "size": f"{self.size[0]}x{self.size[1]}",
+            "showing": showing(state, idle_after_s, now),
+            "offline": state.offline,
+            "reauth_needed": state.reauth_needed,
+            "polls": self.polls,
+            "api_errors": self.api_errors,
+            "last_poll_ok_at": iso(self.last_poll_ok_at),
+            "last_error": self.last_error,
+            "last_error_at": iso(self.last_error_at),
+            "next_poll_at": iso(self.next_poll_at),
+            "token": {
+                "access_token_expires_at": iso(self.token_expires_at),
+                "authorized_at": iso(self.authorized_at),
+                "refresh_token_expires_about": iso(deadline),
+                "expiry_warning": deadline is not None and deadline - now < EXPIRY_WARNING_S,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class ReauthRecord:
+    """The machine-readable "a person must sign in again" marker."""
+
+    since: str
+    reason: str
+    token_cache: str
+    client_id: str | None
+    reauth_needed: bool = True
+
+
+def write_reauth(path: Path, record: ReauthRecord) -> None:
+    write_json_atomic(path, asdict(record))
+
+
+def clear_reauth(path: Path) -> bool:
+    """Remove the marker; True if there was one."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def read_status(
+    status_file: Path, reauth_file: Path, now: float, token: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], bool]:
+    """The document ``needledrop status --json`` prints, and whether the display is healthy.
+
+    Healthy: the service wrote status recently, no re-auth is needed and no problem message
+    is shown. ``token`` (the cache's non-secret fields) fills in what the service has not
+    reported yet.
+    """
+    doc: dict[str, Any]
+    try:
+        loaded = json.loads(status_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        loaded = {"status_file": str(status_file), "error": "no status file yet"}
+    except (OSError, ValueError):
+        loaded = None
+    if not isinstance(loaded, dict):
+        loaded = {"status_file": str(status_file), "error": "status file unreadable"}
+    running = "error" not in loaded and loaded.get("stopped_at") is None
+    doc = loaded
+    updated = parse_iso(doc.get("updated_at"))
+    stale = updated is None or now - updated > STALE_AFTER_S
+    doc["running"] = running and not stale
+    reauth = reauth_file.exists()
+    doc["reauth_needed"] = bool(doc.get("reauth_needed")) or reauth
+    if reauth:
+        try:
+            doc["reauth"] = json.loads(reauth_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            doc["reauth"] = {"reauth_needed": True}
+    if token is not None:
+        tok = doc.setdefault("token", {})
+        if tok.get("access_token_expires_at") is None and token.get("expires_at") is not None:
+            tok["access_token_expires_at"] = iso(float(token["expires_at"]))
+        if tok.get("authorized_at") is None and token.get("authorized_at") is not None:
+            authorized = float(token["authorized_at"])
+            tok["authorized_at"] = iso(authorized)
+            deadline = authorized + REFRESH_TOKEN_LIFETIME_S
+            tok["refresh_token_expires_about"] = iso(deadline)
+            tok["expiry_warning"] = deadline - now < EXPIRY_WARNING_S
+    showing_doc = doc.get("showing") or {}
+    healthy = doc["running"] and not doc["reauth_needed"] and showing_doc.get("screen") != "message"
+    doc["healthy"] = healthy
+    return doc, healthy
