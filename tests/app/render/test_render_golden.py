@@ -12,7 +12,7 @@ from needledrop.state import DisplayState
 from PIL import Image
 
 SIZES = [(32, 32), (64, 32), (64, 64), (128, 64), (192, 64)]
-DEMO = DemoSource(start=1_795_000_000.0)  # 2026-11-18, a Wednesday, 10:13 UTC
+DEMO = DemoSource(start=1_795_000_000.0)  # 2026-11-18 (a Wednesday) 11:06:40 UTC
 ART_TOLERANCE = 8  # Lanczos-resized art: a few levels of rounding between Pillow builds
 
 

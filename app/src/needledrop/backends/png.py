@@ -1,6 +1,6 @@
 """Headless backend: each frame written as a PNG file, atomically.
 
-``frame.png`` in the directory is always the latest complete frame (written to a temporary
+``frame.png`` (or ``latest_name``) in the directory is always the latest complete frame (written to a temporary
 file and renamed over it, so a reader never sees half a frame). With ``snapshots`` on, every
 frame is also kept as ``frame-000001.png``, ``frame-000002.png``, ...
 """
@@ -26,8 +26,10 @@ class PngBackend:
         *,
         snapshots: bool = False,
         scale: int = 1,
+        latest_name: str = LATEST,
     ) -> None:
         self.directory = directory
+        self.latest_name = latest_name
         self.size = size
         self.snapshots = snapshots
         self.scale = scale
@@ -39,7 +41,7 @@ class PngBackend:
 
     @property
     def latest(self) -> Path:
-        return self.directory / LATEST
+        return self.directory / self.latest_name
 
     def show(self, image: Image.Image) -> None:
         if image.size != self.size:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 Box = tuple[int, int, int, int]  # x, y, width, height
 
+FONT_HEIGHTS = {"4x6": 6, "5x8": 8, "6x10": 10, "6x13B": 13, "9x15B": 15}  # ascent + descent
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -126,46 +128,62 @@ def layout_for(width: int, height: int) -> Layout:
     if known is not None:
         return known
     big = height >= 64 and width >= 64
-    title_font, artist_font = ("6x13B", "6x10") if big else ("5x8", "4x6")
     clock = ("9x15B", 2) if width >= 100 and height >= 40 else ("9x15B", 1)
-    if width < 48:
+    if width < 48 or height < 24:
         clock = ("6x10", 1)
     if width >= 2 * height:  # art on the left, text on the right
         side = height
         x = side + 3
         w = width - x - 1
-        step = 15 if big else 10
+        bar_y = height - 3
+        fonts = ("6x13B", "6x10", "5x8") if big else ("5x8", "4x6", "4x6")
+        slots: list[Slot | None] = []
+        y = 1
+        for font in fonts:
+            fh = FONT_HEIGHTS[font]
+            slots.append(Slot(x, y, w, font) if y + fh <= bar_y else None)
+            y += fh + (2 if big else 1)
+        title = slots[0] or Slot(x, 0, w, "4x6")
         return Layout(
             width,
             height,
             art=(0, 0, side),
-            title=Slot(x, 2, w, title_font),
-            artist=Slot(x, 2 + step, w, artist_font),
-            album=Slot(x, 2 + 2 * step, w, "5x8" if big else "4x6") if height >= 32 else None,
-            progress=(x, height - 4, w - 2, 2),
+            title=title,
+            artist=slots[1],
+            album=slots[2],
+            progress=(x, bar_y, w - 1, 2),
             times=None,
             clock_font=clock[0],
             clock_scale=clock[1],
-            date_font="4x6",
+            date_font="4x6" if height >= 24 else None,
             text_fonts=("6x10", "5x8", "4x6"),
             mark=3,
         )
-    # art on top, two lines of text and a progress bar below
-    text_h = 8 + 1 + 6 + 3
-    side = max(8, min(width - 4, height - text_h - 1))
-    y = side + 2
+    # art on top; below it a title, an artist if there is room, and a progress bar
+    title_font = "5x8" if height >= 40 else "4x6"
+    title_h = FONT_HEIGHTS[title_font]
+    text_h = title_h + 1 + FONT_HEIGHTS["4x6"] + 3
+    if height - text_h - 1 < 8:
+        text_h = title_h + 3
+    side = max(1, min(width - 4, height - text_h - 1))
+    y = side + 1
+    artist = (
+        Slot(1, y + title_h + 1, width - 2, "4x6")
+        if y + title_h + 1 + FONT_HEIGHTS["4x6"] <= height - 3
+        else None
+    )
     return Layout(
         width,
         height,
         art=((width - side) // 2, 0, side),
-        title=Slot(1, y, width - 2, "5x8"),
-        artist=Slot(1, y + 9, width - 2, "4x6"),
+        title=Slot(1, y, width - 2, title_font),
+        artist=artist,
         album=None,
-        progress=(2, height - 3, width - 4, 2),
+        progress=(2, height - 2, width - 4, 2),
         times=None,
         clock_font=clock[0],
         clock_scale=clock[1],
-        date_font="4x6",
+        date_font="4x6" if height >= 24 else None,
         text_fonts=("5x8", "4x6"),
         mark=3 if width >= 48 else 2,
     )
