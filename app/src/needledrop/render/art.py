@@ -93,12 +93,9 @@ def decode_square(data: bytes, size: int) -> Image.Image:
     w, h = img.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
-    return img.resize(
-        (size, size),
-        Image.Resampling.LANCZOS,
-        box=(left, top, left + side, top + side),
-        reducing_gap=3.0,
-    )
+    if (w, h) != (side, side):
+        img = img.crop((left, top, left + side, top + side))  # no bleed from outside the square
+    return img.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def _check_image(data: bytes) -> None:
