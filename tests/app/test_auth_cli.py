@@ -181,10 +181,14 @@ def test_render_demo_writes_a_png_of_the_requested_size(tmp_path, capsys):
         assert img.getbbox() is not None  # something was drawn
 
 
-def test_render_rejects_a_malformed_size(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_:
+def test_render_rejects_a_malformed_size_in_one_line(tmp_path, capsys):
+    assert (
         main(["render", "--demo", "--size", "64by64", "--out", str(tmp_path / "x.png")])
-    assert exit_.value.code == 2
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "--size" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_run_then_status_json_reports_what_was_shown(

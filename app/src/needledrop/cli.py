@@ -3,7 +3,7 @@
     needledrop run     [--config PATH] [--duration S]
     needledrop auth    [--config PATH] [--paste] [--no-browser] [--out PATH]
     needledrop status  [--config PATH] [--json]
-    needledrop render  --demo --size 64x64 --out frame.png [--at S] [--config PATH]
+    needledrop render  --demo --size 64x64 --out frame.png [--scene track] [--scale N]
 
 Errors a user can cause print one sentence to stderr and exit non-zero (2 for config errors,
 1 otherwise); ``status`` exits 0 only when the display is healthy.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -26,23 +25,13 @@ from types import FrameType
 
 from needledrop import __version__
 from needledrop.config import CONFIG_ENV, Config, ConfigError, load_config
+from needledrop.snapshot import SnapshotError, add_render_arguments, run_render
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
 
 
 class UserError(Exception):
     """A problem the user can fix; ``str()`` is one sentence."""
-
-
-def _size(value: str) -> tuple[int, int]:
-    try:
-        w, _, h = value.lower().partition("x")
-        size = int(w), int(h)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 64x64, not {value!r}") from None
-    if min(size) < 8 or max(size) > 1024:
-        raise argparse.ArgumentTypeError(f"size {value!r} is out of range (8..1024 per side)")
-    return size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,11 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common], help="what the display shows and why")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
-    render = sub.add_parser("render", parents=[common], help="render one frame to a PNG file")
-    render.add_argument("--demo", action="store_true", help="use the built-in demo source")
-    render.add_argument("--size", type=_size, default=(64, 64), help="WxH, e.g. 64x64")
-    render.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    render.add_argument("--at", type=float, default=10.0, help="seconds into the demo")
+    render = sub.add_parser("render", help="render one demo frame to a PNG file")
+    add_render_arguments(render)
     return p
 
 
@@ -177,36 +163,14 @@ def cmd_status(cfg: Config, as_json: bool) -> int:
         what = shown.get("screen", "unknown")
         if shown.get("title"):
             what += f": {shown['title']} — {shown.get('artist', '')}"
-        print(f"{'healthy' if healthy else 'NOT healthy'}; showing {what}")
+        running = "running" if doc.get("running") else "NOT running"
+        print(f"{'healthy' if healthy else 'NOT healthy'} ({running}); showing {what}")
         print(f"last successful poll: {doc.get('last_poll_ok_at')}")
         if doc.get("last_error"):
             print(f"last error: {doc['last_error']}")
         if doc.get("reauth_needed"):
             print("re-auth needed: run 'needledrop auth' and push the new token")
     return EXIT_OK if healthy else EXIT_ERROR
-
-
-def cmd_render(cfg: Config | None, demo: bool, size: tuple[int, int], out: Path, at: float) -> int:
-    from needledrop.render import ArtCache, Renderer
-    from needledrop.state import DisplayState
-
-    if not demo:
-        raise UserError("render needs --demo (it draws the built-in demo source).")
-    from needledrop.demo import DemoSource
-
-    source = DemoSource(start=0.0)
-    pb = source.poll(at)
-    state = DisplayState(playback=pb, last_played_at=at if pb is not None else None)
-    art = ArtCache(None, background=False)
-    renderer = Renderer(size[0], size[1], cfg, None, art=art)
-    image = renderer.frame(state, at)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        image.save(out, format="PNG")
-    except OSError as e:
-        raise UserError(f"Cannot write {out}: {e.strerror or e}.") from None
-    print(f"Wrote {out} ({size[0]}x{size[1]}).")
-    return EXIT_OK
 
 
 # --- entry point ----------------------------------------------------------------------------
@@ -224,8 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("spotipy").setLevel(logging.CRITICAL)
     try:
         if args.command == "render":
-            cfg = load_config(args.config) if (args.config or os.environ.get(CONFIG_ENV)) else None
-            return cmd_render(cfg, args.demo, args.size, args.out, args.at)
+            return run_render(args)
         cfg = load_config(args.config)
         if args.command == "run":
             return cmd_run(cfg, args.duration)
@@ -236,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"needledrop: {e}", file=sys.stderr)
         return EXIT_CONFIG
-    except UserError as e:
+    except (UserError, SnapshotError) as e:
         print(f"needledrop: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
