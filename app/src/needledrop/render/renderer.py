@@ -115,6 +115,7 @@ class Scene:
     regions: tuple[Region, ...]
     offline: bool
     dim: int  # percent, 100 = full brightness
+    epochs: dict[tuple[str, str], float] = field(default_factory=dict, compare=False)
 
     @property
     def key(self) -> Hashable:
@@ -185,16 +186,25 @@ class Renderer:
         self._drawn: dict[str, Hashable] = {}
         self._last_key: Hashable = None
         self._dim_lut: dict[int, list[int]] = {}
+        self._widths: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._peeked: tuple[DisplayState, float, Scene] | None = None
 
     # --- public -------------------------------------------------------------------------------
 
     def changed(self, state: DisplayState, now: float) -> bool:
         """Whether `frame(state, now)` would differ from the frame returned last."""
-        return self._scene(state, now, commit=False).key != self._last_key
+        scene = self._scene(state, now)
+        self._peeked = (state, now, scene)  # frame() at the same state and time reuses it
+        return scene.key != self._last_key
 
     def frame(self, state: DisplayState, now: float) -> Image.Image:
         """The frame for ``state`` at ``now``: a new RGB image the caller may keep."""
-        scene = self._scene(state, now, commit=True)
+        peeked, self._peeked = self._peeked, None
+        if peeked is not None and peeked[0] is state and peeked[1] == now:
+            scene = peeked[2]
+        else:
+            scene = self._scene(state, now)
+        self._epochs = scene.epochs
         if not self.incremental:
             self._masks.clear()
             work = Image.new("RGB", (self.width, self.height), BLACK)
@@ -267,10 +277,22 @@ class Renderer:
     def _local(self, now: float) -> datetime:
         return datetime.fromtimestamp(now, self.settings.tz)
 
-    def _scene(self, state: DisplayState, now: float, commit: bool) -> Scene:
+    def _width(self, font: BitmapFont, text: str) -> int:
+        if not self.incremental:
+            return font.width(text)
+        key = (font.name, text)
+        w = self._widths.get(key)
+        if w is None:
+            w = self._widths[key] = font.width(text)
+            while len(self._widths) > 64:
+                self._widths.popitem(last=False)
+        return w
+
+    def _scene(self, state: DisplayState, now: float) -> Scene:
         local = self._local(now)
         minute = local.hour * 60 + local.minute
         dim = self.settings.night_brightness if self.settings.is_night(minute) else 100
+        epochs: dict[tuple[str, str], float] = {}
         if state.reauth_needed:
             static, paint, regions = self._reauth_scene()
         elif state.message:
@@ -283,8 +305,8 @@ class Renderer:
             elif item.kind == "ad":
                 static, paint, regions = self._clock_scene(local, caption="ad")
             else:
-                static, paint, regions = self._playing_scene(pb, item, now, commit)
-        return Scene(static, paint, tuple(regions), state.offline, dim)
+                static, paint, regions = self._playing_scene(pb, item, now, epochs)
+        return Scene(static, paint, tuple(regions), state.offline, dim, epochs)
 
     def _idle(self, state: DisplayState, pb: Playback, now: float) -> bool:
         if pb.is_playing:
@@ -293,7 +315,7 @@ class Renderer:
         return now - since >= self.settings.idle_after_s
 
     def _playing_scene(
-        self, pb: Playback, item: Item, now: float, commit: bool
+        self, pb: Playback, item: Item, now: float, epochs: dict[tuple[str, str], float]
     ) -> tuple[Hashable, Callable[[Image.Image], None], list[Region]]:
         lay = self.layout
         ax, ay, asize = lay.art
@@ -311,18 +333,14 @@ class Renderer:
 
         static_lines: list[tuple[Slot, str, Color]] = []
         regions: list[Region] = []
-        live_epochs: set[tuple[str, str]] = set()
         for name, slot, text, color in lines:
             font = self.fonts[slot.font]
-            text_w = font.width(text)
+            text_w = self._width(font, text)
             if text_w <= slot.w or self.settings.scroll_px_per_s <= 0:
                 static_lines.append((slot, text, color))
                 continue
             epoch_key = (name, text)
-            live_epochs.add(epoch_key)
-            epoch = self._epochs.get(epoch_key, now)
-            if commit:
-                self._epochs.setdefault(epoch_key, now)
+            epoch = epochs[epoch_key] = self._epochs.get(epoch_key, now)
             offset = marquee_offset(text_w, slot.w, now - epoch, self.settings)
             regions.append(
                 Region(
@@ -332,9 +350,6 @@ class Renderer:
                     self._marquee_painter(slot, font, text, color, offset),
                 )
             )
-        if commit:
-            for k in [k for k in self._epochs if k not in live_epochs]:
-                del self._epochs[k]
 
         duration = item.duration_ms
         progress = pb.progress_at(now)
@@ -441,7 +456,7 @@ class Renderer:
         if small is not None:
             day, month = DAYS[local.weekday()], MONTHS[local.month - 1]
             for date in (f"{day} {local.day} {month}", f"{local.day} {month}", ""):
-                if small.width(date) <= self.width:
+                if self._width(small, date) <= self.width:
                     break
         lines_h = font.height * scale + (small.height + 2 if small else 0)
         top = max(0, (self.height - lines_h) // 2)
@@ -489,7 +504,7 @@ class Renderer:
     def _wrap_blocks(
         self, font: BitmapFont, blocks: list[tuple[str, Color]]
     ) -> list[tuple[str, Color]]:
-        per_line = max(1, self.width // max(1, font.width("M")))
+        per_line = max(1, self.width // max(1, self._width(font, "M")))
         out: list[tuple[str, Color]] = []
         for text, color in blocks:
             for line in textwrap.wrap(text, per_line, break_on_hyphens=False) or [""]:
