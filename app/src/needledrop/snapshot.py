@@ -102,14 +102,15 @@ def render_demo(size: tuple[int, int], out: Path, scene: str = "track", scale: i
 
 
 def write_doc_screenshots(directory: Path, scale: int = 4) -> list[Path]:
-    """The screenshots in docs/img: every scene at every documented size, plus a contact
-    sheet per scene group. Returns the files written."""
+    """The screenshots in docs/img: the track screen at every documented size and every
+    scene at 64x64 and 192x64, each LED enlarged to ``scale``² pixels. Returns the files."""
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for w, h in DOC_SIZES:
-        for scene in SCENES:
-            written.append(render_demo((w, h), directory / f"{scene}-{w}x{h}.png", scene, scale))
-    return written
+    jobs = [((w, h), "track") for w, h in DOC_SIZES]
+    jobs += [(size, s) for size in ((64, 64), (192, 64)) for s in SCENES if s != "track"]
+    return [
+        render_demo(size, directory / f"{scene}-{size[0]}x{size[1]}.png", scene, scale)
+        for size, scene in jobs
+    ]
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
@@ -137,3 +138,10 @@ def run_render(args: argparse.Namespace) -> int:
     out = render_demo(parse_size(args.size), args.out, args.scene, args.scale)
     print(out)
     return 0
+
+
+if __name__ == "__main__":  # python -m needledrop.snapshot docs/img
+    import sys
+
+    for path in write_doc_screenshots(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/img")):
+        print(path)
