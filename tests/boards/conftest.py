@@ -9,3 +9,4 @@ REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "circuitpython"
 sys.path.insert(0, str(ROLE / "module_utils"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(REPO / "tests"))  # `import fakes`
