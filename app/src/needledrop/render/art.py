@@ -232,6 +232,13 @@ class ArtCache:
         if img is not None:
             self._memory.move_to_end(mem_key)
             return img
+        failed_at = self._failed.get(url)
+        if failed_at is not None and now - failed_at < self.retry_after_s:
+            return None  # no disk or network work per frame while a failure is fresh
+        with self._lock:
+            fut = self._pending.get(url)
+            if fut is not None and not fut.done():
+                return None
         sized_path = self._disk(url, f"-{size}.png")
         sized = self._read(sized_path)
         if sized is not None:
