@@ -69,9 +69,7 @@ def _states(fps: int, poll_s: float) -> list[tuple[float, DisplayState]]:
     return out
 
 
-def _time_loop(
-    r: Renderer, states: list[tuple[float, DisplayState]]
-) -> tuple[float, int]:
+def _time_loop(r: Renderer, states: list[tuple[float, DisplayState]]) -> tuple[float, int]:
     frames = 0
     t = time.perf_counter()
     for now, state in states:
@@ -99,27 +97,19 @@ def measure(size: tuple[int, int], fps: int, poll_s: float) -> Result:
     settings = RenderSettings(tz=UTC)
     loop = Renderer(*size, settings, None)
     inc = Renderer(*size, settings, None, art=loop.art, fonts=loop.fonts)
-    naive = Renderer(
-        *size, settings, None, art=loop.art, fonts=loop.fonts, incremental=False
-    )
+    naive = Renderer(*size, settings, None, art=loop.art, fonts=loop.fonts, incremental=False)
     for r in (loop, inc, naive):
         _warm(r, states)
     loop_s, loop_frames = _time_loop(
         Renderer(*size, settings, None, art=loop.art, fonts=loop.fonts), states
     )
-    inc_s = _time_frames(
-        Renderer(*size, settings, None, art=loop.art, fonts=loop.fonts), states
-    )
+    inc_s = _time_frames(Renderer(*size, settings, None, art=loop.art, fonts=loop.fonts), states)
     naive_s = _time_frames(
-        Renderer(
-            *size, settings, None, art=loop.art, fonts=loop.fonts, incremental=False
-        ),
+        Renderer(*size, settings, None, art=loop.art, fonts=loop.fonts, incremental=False),
         states,
     )
     a = Renderer(*size, settings, None, art=loop.art, fonts=loop.fonts)
-    b = Renderer(
-        *size, settings, None, art=loop.art, fonts=loop.fonts, incremental=False
-    )
+    b = Renderer(*size, settings, None, art=loop.art, fonts=loop.fonts, incremental=False)
     identical = all(
         a.frame(s, now).tobytes() == b.frame(s, now).tobytes() for now, s in states[::7]
     )
@@ -183,17 +173,11 @@ fps = {fps}
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fps", type=int, default=20, help="frame rate (ticks per second)")
-    p.add_argument(
-        "--poll-s", type=float, default=5.0, help="seconds between source polls"
-    )
-    p.add_argument(
-        "--run-s", type=float, default=30.0, help="seconds of `needledrop run`"
-    )
+    p.add_argument("--poll-s", type=float, default=5.0, help="seconds between source polls")
+    p.add_argument("--run-s", type=float, default=30.0, help="seconds of `needledrop run`")
     args = p.parse_args()
 
-    print(
-        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; fps {args.fps}"
-    )
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; fps {args.fps}")
     print()
     header = (
         f"{'panel':>7} {'ticks':>6} {'loop µs':>8} {'frames':>7} {'incr µs':>8} "

@@ -104,9 +104,7 @@ def test_rgbmatrix_backend_reports_an_option_the_binding_lacks(workdir: Path) ->
         RgbMatrixBackend(MatrixConfig(), module=old)  # type: ignore[arg-type]
 
 
-def test_emulator_backend_chain_of_three_panels_is_192_wide(
-    workdir: Path, tmp_path: Path
-) -> None:
+def test_emulator_backend_chain_of_three_panels_is_192_wide(workdir: Path, tmp_path: Path) -> None:
     cfg = MatrixConfig(rows=64, cols=64, chain_length=3)
     backend = EmulatorBackend(cfg, tmp_path / "state", RAW)
     assert backend.size == cfg.size == (192, 64)

@@ -10,9 +10,7 @@ from needledrop.backends.png import PngBackend
 from PIL import Image, ImageChops
 
 
-def _frame(
-    color: tuple[int, int, int], size: tuple[int, int] = (64, 32)
-) -> Image.Image:
+def _frame(color: tuple[int, int, int], size: tuple[int, int] = (64, 32)) -> Image.Image:
     img = Image.new("RGB", size, (0, 0, 0))
     img.paste(color, (3, 4, 20, 9))
     return img

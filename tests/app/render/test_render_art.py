@@ -128,18 +128,14 @@ def test_a_failed_fetch_is_retried_only_after_retry_after_s(
     assert len(server.requests) == 2
 
 
-def test_bytes_that_are_not_an_image_are_not_cached(
-    server: ArtServer, tmp_path: Path
-) -> None:
+def test_bytes_that_are_not_an_image_are_not_cached(server: ArtServer, tmp_path: Path) -> None:
     server.files["/html"] = (200, b"<html>surprise</html>")
     cache = ArtCache(tmp_path / "art", background=False)
     assert cache.get(server.url("/html"), 32, now=0.0) is None
     assert list((tmp_path / "art").iterdir()) == []
 
 
-def test_cache_files_are_readable_by_other_users(
-    server: ArtServer, tmp_path: Path
-) -> None:
+def test_cache_files_are_readable_by_other_users(server: ArtServer, tmp_path: Path) -> None:
     server.files["/c.png"] = (200, _png(_cover()))
     cache = ArtCache(tmp_path, background=False)
     cache.get(server.url("/c.png"), 16, now=0.0)

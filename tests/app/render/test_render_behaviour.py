@@ -79,12 +79,8 @@ def test_text_that_fits_never_changes_the_frame_while_paused() -> None:
     assert not r.changed(state, T0 + 20.0)
 
 
-@given(
-    elapsed=st.floats(0, 10_000), text_w=st.integers(1, 2000), box_w=st.integers(1, 300)
-)
-def test_marquee_offset_stays_within_one_period(
-    elapsed: float, text_w: int, box_w: int
-) -> None:
+@given(elapsed=st.floats(0, 10_000), text_w=st.integers(1, 2000), box_w=st.integers(1, 300))
+def test_marquee_offset_stays_within_one_period(elapsed: float, text_w: int, box_w: int) -> None:
     s = RenderSettings()
     off = marquee_offset(text_w, box_w, elapsed, s)
     if text_w <= box_w:
@@ -126,9 +122,7 @@ FRAME_SIZES = sorted(LAYOUTS) + [(96, 48), (48, 96), (256, 64)]
     steps=st.lists(
         st.tuples(
             st.floats(0, 30),
-            st.sampled_from(
-                ["long", "short", "paused", "none", "ad", "offline", "reauth"]
-            ),
+            st.sampled_from(["long", "short", "paused", "none", "ad", "offline", "reauth"]),
         ),
         min_size=1,
         max_size=12,
@@ -164,9 +158,7 @@ def test_paused_track_gives_way_to_the_clock_after_idle_after_s() -> None:
     assert _same(after, clock)
 
 
-def test_night_dimming_scales_every_pixel_between_start_and_end_across_midnight() -> (
-    None
-):
+def test_night_dimming_scales_every_pixel_between_start_and_end_across_midnight() -> None:
     night = (22 * 60, 7 * 60)  # 22:00 → 07:00
     day_r = _renderer(64, 32)
     night_r = _renderer(64, 32, night_start_end=night, night_brightness=25)
@@ -183,9 +175,7 @@ def test_night_dimming_scales_every_pixel_between_start_and_end_across_midnight(
 
 def test_episode_shows_show_name_and_the_show_image(tmp_path: object) -> None:
     src = DemoSource(start=T0)
-    idx = next(
-        i for i, e in enumerate(src.entries) if e.item and e.item.kind == "episode"
-    )
+    idx = next(i for i, e in enumerate(src.entries) if e.item and e.item.kind == "episode")
     now = src.time_of(idx, 2.0)
     r = _renderer(128, 64)
     img = r.frame(DisplayState(playback=src.poll(now), last_played_at=now), now)
@@ -207,9 +197,7 @@ def test_local_file_gets_a_placeholder_that_depends_on_title_and_artist() -> Non
     r = _renderer(64, 64)
     img = r.frame(_state(local), T0)
     ax, ay, size = layout_for(64, 64).art
-    assert _same(
-        img.crop((ax, ay, ax + size, ay + size)), placeholder_art("song.flac\nMe", size)
-    )
+    assert _same(img.crop((ax, ay, ax + size, ay + size)), placeholder_art("song.flac\nMe", size))
     assert not _same(placeholder_art("a\nb", 32), placeholder_art("c\nd", 32))
 
 

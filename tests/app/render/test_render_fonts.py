@@ -15,9 +15,7 @@ FONTS = resources.files("needledrop.render").joinpath("fonts")
 def test_each_font_file_says_public_domain_and_is_listed_in_the_readme(
     name: str,
 ) -> None:
-    bdf = gzip.decompress(FONTS.joinpath(f"{name}.bdf.gz").read_bytes()).decode(
-        "latin-1"
-    )
+    bdf = gzip.decompress(FONTS.joinpath(f"{name}.bdf.gz").read_bytes()).decode("latin-1")
     assert 'COPYRIGHT "Public domain' in bdf
     assert f"`{name}.bdf.gz`" in FONTS.joinpath("README.md").read_text()
     assert name in FONTS.joinpath("LICENSE").read_text()

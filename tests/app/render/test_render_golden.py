@@ -19,6 +19,4 @@ def test_screen_matches_golden_image(
 ) -> None:
     img = demo_frame(size, scene)
     assert img.size == size and img.mode == "RGB"
-    golden(
-        img, f"{scene}-{size[0]}x{size[1]}", 0 if scene in TEXT_ONLY else ART_TOLERANCE
-    )
+    golden(img, f"{scene}-{size[0]}x{size[1]}", 0 if scene in TEXT_ONLY else ART_TOLERANCE)

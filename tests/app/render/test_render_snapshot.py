@@ -28,10 +28,7 @@ def test_render_demo_writes_a_png_of_the_requested_size(tmp_path: Path) -> None:
     assert run_render(_args("--demo", "--size", "64x64", "--out", str(out))) == 0
     with Image.open(out) as img:
         assert img.size == (64, 64)
-        assert (
-            ImageChops.difference(img.convert("RGB"), demo_frame((64, 64))).getbbox()
-            is None
-        )
+        assert ImageChops.difference(img.convert("RGB"), demo_frame((64, 64))).getbbox() is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]
 
 
