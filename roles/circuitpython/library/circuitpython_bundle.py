@@ -46,6 +46,7 @@ import glob
 import hashlib
 import os
 import re
+import tempfile
 import zipfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -63,8 +64,9 @@ def put(path, data):
     except FileNotFoundError:
         pass
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as handle:
+    # Boards of the same mode stage into the same place at once: unique temporary names.
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".stage-")
+    with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
