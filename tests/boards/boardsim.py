@@ -19,9 +19,7 @@ FEATHER_M4 = ("Adafruit Feather M4 Express", "samd51j19", "feather_m4_express")
 PICO_W = ("Raspberry Pi Pico W", "rp2040", "raspberry_pi_pico_w")
 
 
-def boot_out(
-    version: str, board: tuple[str, str, str], uid: str, date: str = "2024-11-20"
-) -> str:
+def boot_out(version: str, board: tuple[str, str, str], uid: str, date: str = "2024-11-20") -> str:
     name, chip, board_id = board
     return (
         f"Adafruit CircuitPython {version} on {date}; {name} with {chip}\r\n"
@@ -29,9 +27,7 @@ def boot_out(
     )
 
 
-def dir_board(
-    path: Path, version: str, board=S3, uid: str = "A1B2C3D4E5F6", files=None
-) -> Path:
+def dir_board(path: Path, version: str, board=S3, uid: str = "A1B2C3D4E5F6", files=None) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "boot_out.txt").write_text(boot_out(version, board, uid))
     for rel, data in (files or {}).items():
@@ -93,9 +89,7 @@ def fat_listing(image: Path) -> dict[str, bytes]:
 
 def dir_listing(path: Path) -> dict[str, bytes]:
     return {
-        str(p.relative_to(path)): p.read_bytes()
-        for p in sorted(path.rglob("*"))
-        if p.is_file()
+        str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
     }
 
 

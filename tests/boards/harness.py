@@ -1,4 +1,4 @@
-"""Run simulated boards (tests/fakes/circuitpython/run_board.py) against the loopback fake Spotify."""
+"""Boot simulated boards (tests/fakes/circuitpython/run_board.py) against the fake Spotify."""
 
 from __future__ import annotations
 
@@ -147,12 +147,8 @@ class Board:
         ]
         for window in net_down:
             args += ["--net-down", window]
-        proc = subprocess.run(
-            args, capture_output=True, text=True, timeout=120, check=False
-        )
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
         screens = (
-            [json.loads(line) for line in log.read_text().splitlines()]
-            if log.exists()
-            else []
+            [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         )
         return Boot(proc.returncode, proc.stdout + proc.stderr, screens)

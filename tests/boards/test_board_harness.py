@@ -80,9 +80,7 @@ def test_tokens_of_other_lengths_survive_a_reboot_without_a_new_exchange(board, 
     assert stored and all(len(t) not in (208, 131) for t in stored)
     fake.calls.clear()
     boot = board.boot(fake, seconds=6)
-    assert (
-        grants(fake, "authorization_code") == [] and grants(fake, "refresh_token") == []
-    )
+    assert grants(fake, "authorization_code") == [] and grants(fake, "refresh_token") == []
     assert boot.first("Windowlicker") is not None, boot.console
 
 
@@ -145,9 +143,7 @@ def test_a_refused_code_says_reauth_instead_of_crashing(board, fake):
 
 
 def test_429_waits_for_retry_after(board, fake):
-    fake.script(
-        "player", Reply(429, {"error": {"status": 429}}, headers={"Retry-After": "40"})
-    )
+    fake.script("player", Reply(429, {"error": {"status": 429}}, headers={"Retry-After": "40"}))
     boot = board.boot(fake, seconds=50)
     assert "rate limited, waiting 40s" in boot.console
     assert boot.first("Windowlicker")["t"] >= 40
@@ -159,8 +155,6 @@ def test_network_loss_backs_off_and_recovers(board, fake):
     assert boot.rc == 0, boot.console
     texts = boot.texts()
     lost = texts.index("no network")
-    assert (
-        any("Windowlicker" in t for t in texts[:lost]) and "Windowlicker" in texts[-1]
-    )
+    assert any("Windowlicker" in t for t in texts[:lost]) and "Windowlicker" in texts[-1]
     attempts = boot.console.count("next try in")
     assert 3 <= attempts <= 6, boot.console  # 5, 10, 20, 40 s apart, not every frame

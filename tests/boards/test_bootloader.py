@@ -8,7 +8,7 @@ import time
 
 from boardsim import S3, board_host, boot_out, run_playbook
 
-INFO_UF2 = "UF2 Bootloader 0.18.0 lib/nrfx (v2.0.0)\r\nModel: Adafruit MatrixPortal S3\r\nBoard-ID: ESP32S3-MatrixPortal-revB\r\n"
+INFO_UF2 = "UF2 Bootloader 0.18.0\r\nModel: MatrixPortal S3\r\nBoard-ID: ESP32S3-revB\r\n"
 
 
 def test_bootloader_drive_gets_the_uf2_and_the_board_is_configured_after_it_reboots(
@@ -63,8 +63,6 @@ def test_bootloader_drive_without_a_uf2_path_is_reported(tmp_path):
     media = tmp_path / "media"
     (media / "MATRXS3BOOT").mkdir(parents=True)
     (media / "MATRXS3BOOT" / "INFO_UF2.TXT").write_text(INFO_UF2)
-    run = run_playbook(
-        tmp_path, {"fresh": board_host(circuitpython_mount_roots=[str(media)])}
-    )
+    run = run_playbook(tmp_path, {"fresh": board_host(circuitpython_mount_roots=[str(media)])})
     message = run.failure_of("fresh")
     assert "bootloader mode" in message and "circuitpython_uf2_path" in message, message

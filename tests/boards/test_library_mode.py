@@ -15,7 +15,7 @@ import pytest
 from boardsim import S3, board_host, dir_board, dir_listing, run_playbook
 from circuitpython_settings import parse
 
-STANDIN = b"# stand-in for circuitspotify.py, written by the test\nclass CircuitSpotify:\n    pass\n"
+STANDIN = b"# stand-in for circuitspotify.py (test)\nclass CircuitSpotify:\n    pass\n"
 TAMPERED = STANDIN + b"import evil\n"
 USER_CODE = b"from circuitspotify import CircuitSpotify\nprint('my own display')\n"
 COMMIT = "0" * 40
@@ -28,9 +28,7 @@ def upstream(tmp_path_factory):
     (root / "good" / "circuitspotify.py").write_bytes(STANDIN)
     (root / "bad").mkdir()
     (root / "bad" / "circuitspotify.py").write_bytes(TAMPERED)
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(root)
-    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -60,15 +58,11 @@ def library_fleet(tmp_path_factory, upstream):
     }
     hosts = {
         "lib_ok": {"circuitpython_circuitspotify_url": f"{url}/good/circuitspotify.py"},
-        "lib_bad_download": {
-            "circuitpython_circuitspotify_url": f"{url}/bad/circuitspotify.py"
-        },
+        "lib_bad_download": {"circuitpython_circuitspotify_url": f"{url}/bad/circuitspotify.py"},
         "lib_bad_local": {
             "circuitpython_circuitspotify_src": str(root / "bad" / "circuitspotify.py")
         },
-        "lib_local": {
-            "circuitpython_circuitspotify_src": str(root / "good" / "circuitspotify.py")
-        },
+        "lib_local": {"circuitpython_circuitspotify_src": str(root / "good" / "circuitspotify.py")},
     }
     for name, extra in hosts.items():
         hosts[name] = board_host(
@@ -95,14 +89,9 @@ def test_verified_circuitspotify_and_its_libraries_go_to_lib_and_users_code_stay
     library_fleet, name
 ):
     files = library_fleet["after"][name]
-    assert library_fleet["first"].recap[name]["failed"] == 0, library_fleet[
-        "first"
-    ].output[-3000:]
+    assert library_fleet["first"].recap[name]["failed"] == 0, library_fleet["first"].output[-3000:]
     assert files["lib/circuitspotify.py"] == STANDIN
-    assert (
-        "lib/adafruit_requests.py" in files
-        and "lib/adafruit_connection_manager.py" in files
-    )
+    assert "lib/adafruit_requests.py" in files and "lib/adafruit_connection_manager.py" in files
     assert files["code.py"] == USER_CODE and "code.py.orig" not in files
     assert (
         "lib/needledrop_spotify.py" not in files
@@ -115,15 +104,11 @@ def test_verified_circuitspotify_and_its_libraries_go_to_lib_and_users_code_stay
 
 
 @pytest.mark.parametrize("name", ["lib_bad_download", "lib_bad_local"])
-def test_circuitspotify_with_another_checksum_is_refused_and_nothing_written(
-    library_fleet, name
-):
+def test_circuitspotify_with_another_checksum_is_refused_and_nothing_written(library_fleet, name):
     run = library_fleet["first"]
     assert run.recap[name]["failed"] == 1
     message = run.failure_of(name)
     assert "Nothing was written" in message and COMMIT in message, message
     assert library_fleet["after"][name] == library_fleet["before"][name]
     # The bad download is not left in the controller's cache either.
-    assert not (
-        library_fleet["tmp"] / "cache" / name / f"circuitspotify-{COMMIT}.py"
-    ).exists()
+    assert not (library_fleet["tmp"] / "cache" / name / f"circuitspotify-{COMMIT}.py").exists()

@@ -56,9 +56,7 @@ def fleet(tmp_path_factory):
     }
     by_id = tmp / "by-id"
     by_id.mkdir()
-    (by_id / "usb-Adafruit_MatrixPortal_S3_31B2C3D4E5F6-0:0").symlink_to(
-        "/dev/null-sdz"
-    )
+    (by_id / "usb-Adafruit_MatrixPortal_S3_31B2C3D4E5F6-0:0").symlink_to("/dev/null-sdz")
     hosts = {
         "s3_first": board_host(
             circuitpython_uid="a1b2c3d4e5f6", circuitpython_mount_roots=[str(media)]
@@ -122,9 +120,7 @@ def test_supported_boards_get_libraries_client_code_and_settings(fleet, name):
     assert settings["CIRCUITPY_WIFI_SSID"] == 'Café "Lounge" 2.4'
     assert settings["CIRCUITPY_WIFI_PASSWORD"] == "canary-wifi-passphrase-7d1f"
     assert settings["CIRCUITSPOTIFY_CLIENT_SECRET"] == "canary-client-secret-93ab"
-    assert (
-        settings["CIRCUITSPOTIFY_REDIRECT_URL"] == "https%3A%2F%2Fopen.spotify.com%2F"
-    )
+    assert settings["CIRCUITSPOTIFY_REDIRECT_URL"] == "https%3A%2F%2Fopen.spotify.com%2F"
     assert not any(rel.endswith(".ndtmp") for rel in files)
 
 
@@ -174,9 +170,7 @@ def test_users_code_py_is_kept_aside_and_hand_added_keys_stay(fleet):
         ),
     ],
 )
-def test_unsupported_boards_are_refused_naming_the_fix_and_left_untouched(
-    fleet, name, words
-):
+def test_unsupported_boards_are_refused_naming_the_fix_and_left_untouched(fleet, name, words):
     run = fleet["first"]
     assert run.recap[name]["failed"] == 1
     message = run.failure_of(name)
@@ -190,9 +184,9 @@ def test_second_run_changes_nothing(fleet):
     assert fleet["first"].rc == 2  # refused boards fail their host, the others go on
     for name in GOOD:
         assert fleet["first"].recap[name]["changed"] > 0
-        assert fleet["second"].recap[name] == {"changed": 0, "failed": 0}, fleet[
-            "second"
-        ].output[-3000:]
+        assert fleet["second"].recap[name] == {"changed": 0, "failed": 0}, fleet["second"].output[
+            -3000:
+        ]
 
 
 def test_secrets_never_reach_the_output(fleet):
@@ -221,9 +215,7 @@ def test_several_boards_without_uid_are_refused_listing_their_uids(tmp_path):
     media = tmp_path / "media"
     dir_board(media / "CIRCUITPY", "9.2.1", S3, "A1B2C3D4E5F6")
     dir_board(media / "CIRCUITPY1", "9.2.1", S3, "B1B2C3D4E5F6")
-    run = run_playbook(
-        tmp_path, {"anyboard": board_host(circuitpython_mount_roots=[str(media)])}
-    )
+    run = run_playbook(tmp_path, {"anyboard": board_host(circuitpython_mount_roots=[str(media)])})
     message = run.failure_of("anyboard")
     assert "Several CircuitPython drives" in message
     assert "A1B2C3D4E5F6" in message and "B1B2C3D4E5F6" in message

@@ -46,7 +46,7 @@ def settings_for(secret: str, ssid: str, password: str) -> dict:
     }
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(secret=representable, ssid=ssids, password=passwords)
 def test_any_ssid_password_and_secret_round_trip_through_circuitpython_subset(
     secret, ssid, password
@@ -61,13 +61,14 @@ def test_any_ssid_password_and_secret_round_trip_through_circuitpython_subset(
     assert tomllib.loads(content.decode()) == wanted
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(key=keys, value=representable)
 def test_any_string_under_any_bare_key_round_trips(key, value):
     content, _ = merge(None, {key: value})
     assert parse(content)[key] == value
 
 
+@settings(database=None)
 @given(value=st.integers(min_value=-(2**31), max_value=2**31 - 1))
 def test_integers_round_trip(value):
     content, _ = merge(None, {"NEEDLEDROP_X": value})
@@ -83,9 +84,7 @@ def test_values_circuitpython_cannot_hold_are_refused(value):
         render_block({"SOME_KEY": value})
 
 
-@pytest.mark.parametrize(
-    "key", ["", "1ABC", "HAS SPACE", "dotted.key", 'q"uote', "ümlaut", "a=b"]
-)
+@pytest.mark.parametrize("key", ["", "1ABC", "HAS SPACE", "dotted.key", 'q"uote', "ümlaut", "a=b"])
 def test_keys_that_are_not_bare_words_are_refused(key):
     with pytest.raises(SettingsError, match="bare word"):
         render_block({key: "x"})
@@ -137,14 +136,11 @@ def test_merge_keeps_user_keys_and_tables_and_drops_lines_overriding_managed_key
     }
     text = content.decode()
     assert text.startswith(BEGIN_MARK)
-    assert (
-        "# my own notes" in text
-        and '[subtable]\nsubvalue = "ignored by getenv"\n' in text
-    )
+    assert "# my own notes" in text and '[subtable]\nsubvalue = "ignored by getenv"\n' in text
     assert tomllib.loads(text)["subtable"] == {"subvalue": "ignored by getenv"}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(secret=representable, ssid=ssids, password=passwords)
 def test_merge_is_idempotent_and_replaces_its_own_block(secret, ssid, password):
     first, _ = merge(USER_FILE, settings_for(secret, ssid, password))

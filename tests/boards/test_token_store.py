@@ -45,9 +45,7 @@ def test_tokens_of_any_length_round_trip(access_len, refresh_len):
     store = client.TokenStore(nvm)
     store.save("a" * access_len, "r" * refresh_len, "the-code")
     loaded = client.TokenStore(nvm).load()
-    assert (
-        loaded["access"] == "a" * access_len and loaded["refresh"] == "r" * refresh_len
-    )
+    assert loaded["access"] == "a" * access_len and loaded["refresh"] == "r" * refresh_len
     assert loaded["code_mark"] == client.fnv1a(b"the-code") and not loaded["reauth"]
 
 
@@ -70,9 +68,7 @@ def test_a_refresh_token_circuitspotify_left_is_picked_up():
     store = client.TokenStore(nvm)
     assert store.load() is None
     assert store.legacy_refresh_token() == "R" * 131
-    sc = client.SpotifyClient(
-        session=None, store=store, getenv=lambda k: None, log=lambda m: None
-    )
+    sc = client.SpotifyClient(session=None, store=store, getenv=lambda k: None, log=lambda m: None)
     assert sc._record["refresh"] == "R" * 131 and sc._record["access"] == ""
 
 

@@ -89,12 +89,8 @@ def main():
     for requirement in params["requirements"]:
         name, sep, version = requirement.partition("==")
         if not sep:
-            module.fail_json(
-                msg=f"{requirement} is not pinned: write it as name==version"
-            )
-        pattern = os.path.join(
-            params["wheelhouse"], f"{normalise(name)}-{version}-*.whl"
-        )
+            module.fail_json(msg=f"{requirement} is not pinned: write it as name==version")
+        pattern = os.path.join(params["wheelhouse"], f"{normalise(name)}-{version}-*.whl")
         wheels = sorted(glob.glob(pattern))
         if not wheels:
             module.fail_json(

@@ -91,14 +91,10 @@ def candidates_under(root, prefix):
         if not os.path.isdir(path1):
             continue
         inner = [path1]
-        if not level1.startswith(prefix) and not os.path.exists(
-            os.path.join(path1, INFO_UF2)
-        ):
+        if not level1.startswith(prefix) and not os.path.exists(os.path.join(path1, INFO_UF2)):
             # /media/<user>/CIRCUITPY
             try:
-                inner = [
-                    os.path.join(path1, name) for name in sorted(os.listdir(path1))
-                ]
+                inner = [os.path.join(path1, name) for name in sorted(os.listdir(path1))]
             except OSError:
                 inner = []
         for path in inner:
@@ -163,9 +159,7 @@ def main():
         for name in sorted(os.listdir(params["by_id_dir"])):
             if "-part" in name and not name.endswith("-part1"):
                 continue
-            if not any(
-                fnmatch.fnmatch(name, pattern) for pattern in params["by_id_patterns"]
-            ):
+            if not any(fnmatch.fnmatch(name, pattern) for pattern in params["by_id_patterns"]):
                 continue
             device = os.path.realpath(os.path.join(params["by_id_dir"], name))
             if device in mounts:

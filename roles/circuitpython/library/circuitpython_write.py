@@ -119,10 +119,7 @@ def main():
         for rel in sorted(wanted, key=lambda p: order(p, params["settings_path"])):
             old = drive.read(rel)
             new = wanted[rel]
-            if (
-                old is not None
-                and hashlib.sha256(old).digest() == hashlib.sha256(new).digest()
-            ):
+            if old is not None and hashlib.sha256(old).digest() == hashlib.sha256(new).digest():
                 continue
             plan.append(rel)
             needed += rounded(len(new)) - (rounded(len(old)) if old is not None else 0)

@@ -117,9 +117,7 @@ class DirDrive:
         """
         target = self._abs(rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp = os.path.join(
-            os.path.dirname(target), "." + os.path.basename(target) + ".ndtmp"
-        )
+        tmp = os.path.join(os.path.dirname(target), "." + os.path.basename(target) + ".ndtmp")
         with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -148,9 +146,7 @@ class FatImageDrive:
     def _run(self, args, data=None, check=True):
         tool = shutil.which(args[0])
         if tool is None:
-            raise DriveError(
-                f"{args[0]} is missing: install mtools to use FAT image drives"
-            )
+            raise DriveError(f"{args[0]} is missing: install mtools to use FAT image drives")
         result = subprocess.run(
             [tool, "-i", self.path, *args[1:]],
             input=data,
@@ -165,9 +161,7 @@ class FatImageDrive:
         return result
 
     def label(self) -> str:
-        out = self._run(["mlabel", "-s", "::"], check=False).stdout.decode(
-            errors="replace"
-        )
+        out = self._run(["mlabel", "-s", "::"], check=False).stdout.decode(errors="replace")
         match = re.search(r"Volume label is (.*)$", out.strip())
         return match.group(1).strip() if match else ""
 
@@ -242,12 +236,8 @@ def describe(path: str) -> dict:
     }
     boot_out = drive.read(BOOT_OUT)
     info_uf2 = drive.read(INFO_UF2)
-    facts.update(
-        parse_boot_out(boot_out.decode("utf-8", "replace") if boot_out else "")
-    )
-    facts.update(
-        parse_info_uf2(info_uf2.decode("utf-8", "replace") if info_uf2 else "")
-    )
+    facts.update(parse_boot_out(boot_out.decode("utf-8", "replace") if boot_out else ""))
+    facts.update(parse_info_uf2(info_uf2.decode("utf-8", "replace") if info_uf2 else ""))
     if info_uf2 is not None:
         facts["state"] = "bootloader"
     elif boot_out is not None and facts["version"]:

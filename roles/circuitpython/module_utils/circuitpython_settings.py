@@ -83,14 +83,13 @@ def format_value(key: str, value: object) -> str:
         )
     if isinstance(value, int):
         if not INT_MIN <= value <= INT_MAX:
-            raise SettingsError(
-                f"{key} = {value} is outside the 32-bit range CircuitPython reads"
-            )
+            raise SettingsError(f"{key} = {value} is outside the 32-bit range CircuitPython reads")
         return str(value)
     if isinstance(value, str):
         return escape_string(key, value)
     raise SettingsError(
-        f"{key} is a {type(value).__name__}: CircuitPython's settings.toml holds only strings and integers"
+        f"{key} is a {type(value).__name__}: CircuitPython's settings.toml holds only "
+        "strings and integers"
     )
 
 
@@ -109,9 +108,7 @@ def check_wifi(settings: dict) -> None:
     if password is not None:
         if not isinstance(password, str):
             raise SettingsError(f"{WIFI_PASSWORD_KEY} must be a string")
-        is_psk = len(password) == 64 and all(
-            c in "0123456789abcdefABCDEF" for c in password
-        )
+        is_psk = len(password) == 64 and all(c in "0123456789abcdefABCDEF" for c in password)
         printable = all(0x20 <= ord(c) <= 0x7E for c in password)
         if not is_psk and not (8 <= len(password) <= 63 and printable):
             # Never echo the password itself.

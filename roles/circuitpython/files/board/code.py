@@ -110,9 +110,7 @@ class Screen:
             self.status.hidden = True
             self.track = track
             self.shown_at = now
-        elif (
-            poll.state == IDLE or poll.message == "rate limited" and self.track is None
-        ):
+        elif poll.state == IDLE or poll.message == "rate limited" and self.track is None:
             self.message("nothing playing")
         elif poll.message != "rate limited":
             self.message(poll.message)
@@ -139,18 +137,14 @@ class Screen:
 
 def join_wifi():
     if wifi.radio.ipv4_address is None:
-        wifi.radio.connect(
-            os.getenv("CIRCUITPY_WIFI_SSID"), os.getenv("CIRCUITPY_WIFI_PASSWORD")
-        )
+        wifi.radio.connect(os.getenv("CIRCUITPY_WIFI_SSID"), os.getenv("CIRCUITPY_WIFI_PASSWORD"))
 
 
 def main():
     screen = Screen(make_display())
     pool = socketpool.SocketPool(wifi.radio)
     session = adafruit_requests.Session(pool, ssl.create_default_context())
-    client = SpotifyClient(
-        session, TokenStore(microcontroller.nvm), os.getenv, print, POLL_SECONDS
-    )
+    client = SpotifyClient(session, TokenStore(microcontroller.nvm), os.getenv, print, POLL_SECONDS)
     next_poll = 0
     while True:
         now = time.monotonic()

@@ -23,9 +23,7 @@ import json
 import os
 
 TOKEN_URL = "https://accounts.spotify.com/api/token"
-PLAYING_URL = (
-    "https://api.spotify.com/v1/me/player/currently-playing?additional_types=episode"
-)
+PLAYING_URL = "https://api.spotify.com/v1/me/player/currently-playing?additional_types=episode"
 
 SETTING_CLIENT_ID = "CIRCUITSPOTIFY_CLIENT_ID"
 SETTING_CLIENT_SECRET = "CIRCUITSPOTIFY_CLIENT_SECRET"
@@ -73,9 +71,7 @@ def _u16(value):
 
 
 def _u32(value):
-    return bytes(
-        ((value >> 24) & 0xFF, (value >> 16) & 0xFF, (value >> 8) & 0xFF, value & 0xFF)
-    )
+    return bytes(((value >> 24) & 0xFF, (value >> 16) & 0xFF, (value >> 8) & 0xFF, value & 0xFF))
 
 
 def _read_u(data, offset, size):
@@ -139,9 +135,7 @@ class TokenStore:
         )
         record = body + _u32(fnv1a(body))
         if len(record) > len(self.nvm):
-            raise ValueError(
-                f"tokens too long for NVM ({len(record)} of {len(self.nvm)} bytes)"
-            )
+            raise ValueError(f"tokens too long for NVM ({len(record)} of {len(self.nvm)} bytes)")
         self.nvm[0 : len(record)] = record
 
     def legacy_refresh_token(self):
@@ -323,11 +317,7 @@ class SpotifyClient:
         )
 
     def _last_state(self):
-        return (
-            self._said[0]
-            if self._said and self._said[0] in (PLAYING, PAUSED, IDLE)
-            else IDLE
-        )
+        return self._said[0] if self._said and self._said[0] in (PLAYING, PAUSED, IDLE) else IDLE
 
     def network_lost(self, err):
         """What to show when Wi-Fi could not be joined."""
@@ -347,11 +337,7 @@ class SpotifyClient:
     def _poll(self):
         code = self._setting(SETTING_CODE)
         record = self._record
-        if (
-            record is not None
-            and code
-            and record["code_mark"] != fnv1a(code.encode("utf-8"))
-        ):
+        if record is not None and code and record["code_mark"] != fnv1a(code.encode("utf-8")):
             self.log(
                 "needledrop: a new authorization code in settings.toml replaces the stored tokens"
             )
@@ -388,9 +374,7 @@ class SpotifyClient:
                     return self._rate_limited(response)
                 elif status == 204:
                     self._failures = 0
-                    return self._say(
-                        Poll(IDLE, max(30, self.poll_seconds), "nothing playing")
-                    )
+                    return self._say(Poll(IDLE, max(30, self.poll_seconds), "nothing playing"))
                 elif status == 200:
                     body = response.content
                     self._failures = 0
@@ -426,6 +410,4 @@ class SpotifyClient:
         if 0 < remaining + 1 < wait:
             wait = max(2, remaining + 1)
         poll = Poll(PLAYING, wait, track["title"], track)
-        return self._say(
-            poll, "playing: {} - {}".format(track["artist"], track["title"])
-        )
+        return self._say(poll, "playing: {} - {}".format(track["artist"], track["title"]))
