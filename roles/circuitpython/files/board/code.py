@@ -36,6 +36,9 @@ def make_display():
     import framebufferio
     import rgbmatrix
 
+    if not hasattr(board, "MTX_ADDRESS"):
+        # No HUB75 connector: a built-in screen if the board has one, else the serial console.
+        return getattr(board, "DISPLAY", None)
     displayio.release_displays()
     rows = {16: 3, 32: 4, 64: 5}[HEIGHT]
     matrix = rgbmatrix.RGBMatrix(
@@ -79,9 +82,11 @@ class Screen:
         self.lit = 0
         self.track = None
         self.shown_at = 0
-        try:
+        if display is None:
+            pass
+        elif hasattr(display, "root_group"):
             display.root_group = self.root
-        except AttributeError:
+        else:
             display.show(self.root)  # CircuitPython 8.0
         self.message("connecting")
 
