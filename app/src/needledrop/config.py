@@ -180,7 +180,7 @@ class PollingConfig:
     paused_s: float = 30.0  # interval while paused
     idle_s: float = 60.0  # interval while nothing plays (204, private session, filtered device)
     burst_s: float = 2.0  # interval right after a skip (skips come in bursts) ...
-    burst_window_s: float = 30.0  # ... for this long
+    burst_window_s: float = 10.0  # ... for this long
     end_margin_s: float = 0.3  # poll this long after the predicted end of a track
     request_timeout_s: float = 5.0
     backoff_min_s: float = 2.0  # first retry after a network error or 5xx
