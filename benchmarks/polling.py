@@ -225,7 +225,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         )
 
 
-def plot(points: dict[str, list[tuple[float, int, float, float]]], out: Path) -> None:
+def plot(points: dict[str, list[tuple[float, float, float, float]]], out: Path, hours: int) -> None:
     """calls/h (y) against manual-skip latency (x: median and max) for each poller family."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -258,12 +258,12 @@ def plot(points: dict[str, list[tuple[float, int, float, float]]], out: Path) ->
     d.rectangle([left, top, w - right, h - bottom], outline="black")
     d.text(
         ((left + w - right) / 2, h - 30),
-        "manual-skip latency, s (filled: median, hollow: max)",
+        f"manual-skip latency, s (filled: median, hollow: worst max; {hours} simulated hours)",
         fill="black",
         font=font,
         anchor="ma",
     )
-    d.text((20, top - 30), "API calls per simulated hour", fill="black", font=font)
+    d.text((20, top - 30), "API calls per simulated hour (mean)", fill="black", font=font)
     colours = {"adaptive": (200, 60, 30), "fixed interval": (40, 90, 200)}
     legend_y = top + 10
     for name, pts in points.items():
@@ -296,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--plot", type=Path, help="write the calls-vs-latency plot here (PNG)")
     ap.add_argument("--no-sweep", action="store_true", help="skip the 2–20 s sweep")
+    ap.add_argument("--seeds", type=int, default=20, help="other random hours to check (0: none)")
+    ap.add_argument("--sweep-hours", type=int, default=5, help="simulated hours per sweep point")
     args = ap.parse_args(argv)
 
     segments = simulate_hour(args.seed)
@@ -351,8 +353,61 @@ def main(argv: list[str] | None = None) -> int:
             wall = sum(r["wall_s"] for r in rows)
             print(f"  ({sum(r['calls'] for r in rows)} real HTTP calls in {wall:.1f} s wall time)")
 
+            if args.seeds:
+                print(
+                    f"\nthe same hour with other random tracks and skip times "
+                    f"({args.seeds} seeds, adaptive):"
+                )
+                seeds_rows = []
+                seed = args.seed
+                while len(seeds_rows) < args.seeds:
+                    seed += 1
+                    try:
+                        other = simulate_hour(seed)
+                    except AssertionError:
+                        continue  # fewer than 8 skips fit in 50 min with these track lengths
+                    bench.segments = other
+                    r = bench.run(f"seed {seed}", adaptive(cfg))
+                    seeds_rows.append(row(r, other, int(HOUR_S)))
+                bench.segments = segments
+                calls = [r["calls"] for r in seeds_rows]
+                skip_med = [r["skip"][0] for r in seeds_rows]
+                skip_max = [r["skip"][1] for r in seeds_rows]
+                nat_max = [r["natural"][1] for r in seeds_rows]
+                n = len(seeds_rows)
+                print(
+                    f"  calls/h: min {min(calls)}, median {statistics.median(calls):.0f}, "
+                    f"max {max(calls)}"
+                    f" (1 s poller: {int(HOUR_S)}); <= 360 in {sum(c <= 360 for c in calls)}/{n}"
+                )
+                print(
+                    f"  natural change max: worst {max(nat_max):.2f} s; "
+                    f"<= 1 s in {sum(x <= 1 for x in nat_max)}/{n}"
+                )
+                print(
+                    f"  manual skip max: worst {max(skip_max):.2f} s; "
+                    f"<= 10 s in {sum(x <= 10 for x in skip_max)}/{n}"
+                )
+                print(
+                    f"  manual skip median: {min(skip_med):.2f}–{max(skip_med):.2f} s, "
+                    f"median of medians {statistics.median(skip_med):.2f} s; <= 5 s in "
+                    f"{sum(x <= 5 for x in skip_med)}/{n}"
+                )
+
             if not args.no_sweep:
-                print("\nskip-bound sweep (adaptive) vs fixed interval:")
+                hours = [segments]
+                seed = args.seed
+                while len(hours) < args.sweep_hours:
+                    seed += 1
+                    try:
+                        hours.append(simulate_hour(seed))
+                    except AssertionError:
+                        continue
+                print(
+                    f"\nskip-bound sweep, adaptive vs fixed interval, over {len(hours)} simulated "
+                    "hours\n(calls: mean per hour; skip latency: median of the hourly medians / "
+                    "worst max):"
+                )
                 print(
                     f"{'bound/interval':>15}{'adaptive calls':>16}{'skip med/max':>16}"
                     f"{'fixed calls':>13}{'skip med/max':>16}"
@@ -360,18 +415,28 @@ def main(argv: list[str] | None = None) -> int:
                 sweep_a, sweep_f = [], []
                 for bound in (2, 3, 4, 5, 6, 8, 10, 12, 15, 20):
                     c = replace(cfg, skip_bound_s=float(bound), burst_s=min(cfg.burst_s, bound))
-                    ra = bench.run(f"adaptive {bound}", adaptive(c))
-                    rf = bench.run(f"fixed {bound}", fixed(float(bound)))
-                    am, ax = median_max(ra.latencies(segments, "skip"))
-                    fm, fx = median_max(rf.latencies(segments, "skip"))
-                    sweep_a.append((float(bound), len(ra.polls), am, ax))
-                    sweep_f.append((float(bound), len(rf.polls), fm, fx))
+                    pollers = {"a": adaptive(c), "f": fixed(float(bound))}
+                    got: dict[str, tuple[float, float, float]] = {}
+                    for key, poller in pollers.items():
+                        calls, meds, maxes = [], [], []
+                        for hour in hours:
+                            bench.segments = hour
+                            r = bench.run(f"{key} {bound}", poller)
+                            med, mx = median_max(r.latencies(hour, "skip"))
+                            calls.append(len(r.polls))
+                            meds.append(med)
+                            maxes.append(mx)
+                        got[key] = (statistics.mean(calls), statistics.median(meds), max(maxes))
+                    bench.segments = segments
+                    (ac, am, ax), (fc, fm, fx) = got["a"], got["f"]
+                    sweep_a.append((float(bound), ac, am, ax))
+                    sweep_f.append((float(bound), fc, fm, fx))
                     print(
-                        f"{bound:>13} s{len(ra.polls):>16}{am:>9.2f}/{ax:>5.2f}"
-                        f"{len(rf.polls):>13}{fm:>9.2f}/{fx:>5.2f}"
+                        f"{bound:>13} s{ac:>16.0f}{am:>9.2f}/{ax:>5.2f}"
+                        f"{fc:>13.0f}{fm:>9.2f}/{fx:>5.2f}"
                     )
                 if args.plot:
-                    plot({"adaptive": sweep_a, "fixed interval": sweep_f}, args.plot)
+                    plot({"adaptive": sweep_a, "fixed interval": sweep_f}, args.plot, len(hours))
                     print(f"\nplot written to {args.plot}")
         finally:
             bench.close()
