@@ -28,7 +28,7 @@ from needledrop.state import Playback
 Change = Literal["none", "start", "stop", "natural", "skip"]
 Failure = Literal["offline", "rate_limited", "reauth", "token"]
 
-AT_END_RETRY_S = 1.0  # the track should have ended but has not: ask again this soon
+AT_END_RETRY_S = 0.5  # the track should have ended but has not: ask again this soon
 SKIP_SLACK_S = 2.0  # a change seen this long before the predicted end counts as a skip
 
 
