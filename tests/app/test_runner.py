@@ -119,9 +119,7 @@ def test_429_waits_for_retry_after_without_freezing_frames(make_runner):
     assert len(source.polls) == 3
 
 
-def test_reauth_writes_the_marker_and_shows_the_reauth_screen_then_clears(
-    make_runner, cfg
-):
+def test_reauth_writes_the_marker_and_shows_the_reauth_screen_then_clears(make_runner, cfg):
     source = ScriptedSource(playing(), ReauthNeeded("invalid_grant"), playing())
     runner, _backend = make_runner(source)
     runner.step(0.0)
@@ -231,9 +229,7 @@ def test_a_hanging_poll_does_not_stop_frames(cfg):
     assert runner.status.stopped_at is not None
 
 
-def test_pushed_token_ends_reauth_without_restart(
-    fake: FakeSpotify, tmp_path, make_runner
-):
+def test_pushed_token_ends_reauth_without_restart(fake: FakeSpotify, tmp_path, make_runner):
     token_path = tmp_path / "token.json"
     write_token_file(token_path, fake.grant())
     fake.player = fake_track(title="Back again")
@@ -245,9 +241,7 @@ def test_pushed_token_ends_reauth_without_restart(
     )
     cfg = Config(
         spotify=spotify_cfg,
-        paths=PathsConfig(
-            token_cache=token_path, state_dir=tmp_path / "st", cache_dir=tmp_path
-        ),
+        paths=PathsConfig(token_cache=token_path, state_dir=tmp_path / "st", cache_dir=tmp_path),
     )
     source = SpotifySource(spotify_cfg, token_path)
     runner, _backend = make_runner(source, cfg)
@@ -265,3 +259,11 @@ def test_pushed_token_ends_reauth_without_restart(
     assert runner.state.playback is not None
     assert runner.state.playback.item.title == "Back again"
     source.close()
+
+
+def test_marker_left_by_an_earlier_run_is_removed_by_the_first_good_poll(make_runner, cfg):
+    cfg.paths.reauth_file.parent.mkdir(parents=True)
+    cfg.paths.reauth_file.write_text('{"reauth_needed": true}')
+    runner, _backend = make_runner(ScriptedSource(playing()))
+    runner.step(0.0)
+    assert not cfg.paths.reauth_file.exists()

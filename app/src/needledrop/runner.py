@@ -133,9 +133,9 @@ class Runner:
             pb = result.playback
             if self.state.offline or self.state.reauth_needed or self.state.message:
                 log.info("polling works again")
-            if (self.state.reauth_needed or st.last_error is not None) and clear_reauth(
-                cfg.paths.reauth_file
-            ):
+            first_ok = st.last_poll_ok_at is None  # a marker may be left from an earlier run
+            recovering = self.state.reauth_needed or st.last_error is not None
+            if (first_ok or recovering) and clear_reauth(cfg.paths.reauth_file):
                 log.info("new token works; removed %s", cfg.paths.reauth_file)
             played = result.asked_at if pb is not None and pb.is_playing else None
             self.state = DisplayState(
