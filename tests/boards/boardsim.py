@@ -137,7 +137,11 @@ class Run:
 
 
 def run_playbook(
-    tmp: Path, hosts: dict, playbook: str = "playbooks/boards.yml", extra_env=None
+    tmp: Path,
+    hosts: dict,
+    playbook: str = "playbooks/boards.yml",
+    extra_env=None,
+    args: tuple[str, ...] = (),
 ) -> Run:
     inventory = tmp / "hosts.yml"
     inventory.write_text(json.dumps({"boards": {"hosts": hosts}}))
@@ -155,6 +159,7 @@ def run_playbook(
             str(Path(sys.executable).parent / "ansible-playbook"),
             "-i",
             str(inventory),
+            *args,
             playbook,
         ],
         cwd=REPO,
