@@ -65,9 +65,7 @@ def test_loopback_sign_in_writes_a_working_0600_token_cache(fake, auth_cfg, tmp_
         "user-read-playback-state",
     }
     assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
-    [code_call] = [
-        c for c in fake.calls_to("token") if c.form["grant_type"] == ["code"] or True
-    ]
+    [code_call] = [c for c in fake.calls_to("token") if c.form["grant_type"] == ["code"] or True]
     assert code_call.form["grant_type"] == ["authorization_code"]
     assert code_call.form["redirect_uri"] == [auth_cfg.redirect_uri]
 
@@ -90,9 +88,7 @@ def test_paste_fallback_takes_the_redirected_url(fake, auth_cfg, tmp_path):
         shown.extend(w for w in text.split() if w.startswith(fake.authorize_url))
 
     token_path = tmp_path / "token.json"
-    authorize(
-        auth_cfg, token_path, open_url=browser, paste=True, read_line=paste, say=say
-    )
+    authorize(auth_cfg, token_path, open_url=browser, paste=True, read_line=paste, say=say)
     assert json.loads(token_path.read_text())["refresh_token"].startswith("rt-")
 
 
@@ -129,12 +125,8 @@ def test_sign_in_times_out_when_no_browser_arrives(fake, auth_cfg, tmp_path):
         )
 
 
-def test_localhost_redirect_is_refused_before_anything_happens(
-    fake, auth_cfg, tmp_path
-):
-    cfg = SpotifyConfig(
-        **{**auth_cfg.__dict__, "redirect_uri": "http://localhost:8888/callback"}
-    )
+def test_localhost_redirect_is_refused_before_anything_happens(fake, auth_cfg, tmp_path):
+    cfg = SpotifyConfig(**{**auth_cfg.__dict__, "redirect_uri": "http://localhost:8888/callback"})
     with pytest.raises(AuthError, match="127.0.0.1"):
         authorize(cfg, tmp_path / "t.json", open_url=browser, say=lambda s: None)
     assert fake.calls == []
@@ -143,14 +135,8 @@ def test_localhost_redirect_is_refused_before_anything_happens(
 # --- the CLI ----------------------------------------------------------------------------------
 
 
-def write_config(
-    tmp_path: Path, fake: FakeSpotify | None = None, source: str = "spotify"
-) -> Path:
-    extra = (
-        f'[spotify]\naccounts_url = "{fake.url}"\napi_url = "{fake.api_url}"\n'
-        if fake
-        else ""
-    )
+def write_config(tmp_path: Path, fake: FakeSpotify | None = None, source: str = "spotify") -> Path:
+    extra = f'[spotify]\naccounts_url = "{fake.url}"\napi_url = "{fake.api_url}"\n' if fake else ""
     path = tmp_path / "needledrop.toml"
     path.write_text(
         f'source = "{source}"\n'
@@ -168,9 +154,7 @@ def write_config(
 def spotify_env(monkeypatch, fake):
     monkeypatch.setenv("SPOTIPY_CLIENT_ID", fake.client_id)
     monkeypatch.setenv("SPOTIPY_CLIENT_SECRET", fake.client_secret)
-    monkeypatch.setenv(
-        "SPOTIPY_REDIRECT_URI", f"http://127.0.0.1:{free_port()}/callback"
-    )
+    monkeypatch.setenv("SPOTIPY_REDIRECT_URI", f"http://127.0.0.1:{free_port()}/callback")
 
 
 def test_render_demo_writes_a_png_of_the_requested_size(tmp_path, capsys):
@@ -182,27 +166,18 @@ def test_render_demo_writes_a_png_of_the_requested_size(tmp_path, capsys):
 
 
 def test_render_rejects_a_malformed_size_in_one_line(tmp_path, capsys):
-    assert (
-        main(["render", "--demo", "--size", "64by64", "--out", str(tmp_path / "x.png")])
-        == 1
-    )
+    assert main(["render", "--demo", "--size", "64by64", "--out", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err
     assert "--size" in err and err.count("\n") == 1
     assert not (tmp_path / "x.png").exists()
 
 
-def test_run_then_status_json_reports_what_was_shown(
-    tmp_path, fake, spotify_env, capsys
-):
+def test_run_then_status_json_reports_what_was_shown(tmp_path, fake, spotify_env, capsys):
     config = write_config(tmp_path, fake)
-    (tmp_path / "token.json").write_text(
-        json.dumps(fake.grant() | {"authorized_at": 1})
-    )
+    (tmp_path / "token.json").write_text(json.dumps(fake.grant() | {"authorized_at": 1}))
     fake.player = fake_track(title="On the panel", artists=("Band",))
     assert main(["run", "--config", str(config), "--duration", "0.5"]) == 0
-    assert (tmp_path / "frames" / "frame.png").exists() or list(
-        (tmp_path / "frames").iterdir()
-    )
+    assert (tmp_path / "frames" / "frame.png").exists() or list((tmp_path / "frames").iterdir())
     capsys.readouterr()
     code = main(["status", "--config", str(config), "--json"])
     doc = json.loads(capsys.readouterr().out)
@@ -210,9 +185,7 @@ def test_run_then_status_json_reports_what_was_shown(
     assert doc["backend"] == "png" and doc["size"] == "64x32"
     assert doc["last_poll_ok_at"] is not None and doc["last_error"] is None
     assert doc["token"]["authorized_at"] == iso(1)
-    assert (
-        doc["token"]["expiry_warning"] is True
-    )  # authorized in 1970: long past 6 months
+    assert doc["token"]["expiry_warning"] is True  # authorized in 1970: long past 6 months
     assert doc["running"] is False and code == 1  # the service stopped after --duration
 
 
@@ -221,9 +194,7 @@ def test_status_json_before_any_run_reports_token_and_unhealthy(
 ):
     config = write_config(tmp_path, fake)
     now = int(time.time())
-    (tmp_path / "token.json").write_text(
-        json.dumps(fake.grant() | {"authorized_at": now})
-    )
+    (tmp_path / "token.json").write_text(json.dumps(fake.grant() | {"authorized_at": now}))
     assert main(["status", "--config", str(config), "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["running"] is False and doc["healthy"] is False

@@ -152,9 +152,7 @@ def test_invalid_value_names_the_key_and_the_allowed_values(doc, key, allowed):
 
 
 def test_compute_module_allows_six_parallel_chains():
-    cfg = parse_config(
-        {"matrix": {"hardware_mapping": "compute-module", "parallel": 6}}, {}
-    )
+    cfg = parse_config({"matrix": {"hardware_mapping": "compute-module", "parallel": 6}}, {})
     assert cfg.matrix.parallel == 6
 
 

@@ -82,9 +82,7 @@ def test_episode_shows_show_name_episode_title_and_show_image(fake, make_source)
 
 
 def test_episode_without_show_image_falls_back_to_episode_image(fake, make_source):
-    fake.player = fake_episode(
-        show_image_url=None, episode_image_url=fake.image_url("ep.jpg")
-    )
+    fake.player = fake_episode(show_image_url=None, episode_image_url=fake.image_url("ep.jpg"))
     pb = make_source().poll(now=0.0)
     assert pb is not None and pb.item is not None
     assert pb.item.art_url == fake.image_url("ep.jpg") + "?s=640"
@@ -141,9 +139,7 @@ def test_device_filter_hides_playback_on_other_devices(fake, make_source):
 
 
 def test_429_raises_rate_limited_with_retry_after_and_no_retry(fake, make_source):
-    fake.script(
-        "player", Reply(429, {"error": {"status": 429}}, {"Retry-After": "3600"})
-    )
+    fake.script("player", Reply(429, {"error": {"status": 429}}, {"Retry-After": "3600"}))
     with pytest.raises(RateLimited) as err:
         make_source().poll(now=0.0)
     assert err.value.retry_after == 3600
@@ -198,9 +194,7 @@ def test_second_401_after_refresh_is_offline_and_refreshes_only_once(fake, make_
     assert len(fake.calls_to("token")) == 1
 
 
-def test_refresh_without_new_refresh_token_keeps_the_old_one(
-    fake, make_source, token_path
-):
+def test_refresh_without_new_refresh_token_keeps_the_old_one(fake, make_source, token_path):
     fake.player = fake_track()
     fake.rotate_refresh_tokens = False
     old = json.loads(token_path.read_text())
@@ -221,9 +215,7 @@ def test_refresh_without_new_refresh_token_keeps_the_old_one(
     assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
 
 
-def test_refresh_with_rotated_refresh_token_saves_the_new_one(
-    fake, make_source, token_path
-):
+def test_refresh_with_rotated_refresh_token_saves_the_new_one(fake, make_source, token_path):
     fake.player = fake_track()
     fake.rotate_refresh_tokens = True
     old = json.loads(token_path.read_text())
@@ -276,9 +268,7 @@ def test_token_without_needed_scope_needs_reauth_without_prompting(
         make_source().poll(now=0.0)
 
 
-def test_invalid_client_is_reported_as_rejected_credentials(
-    fake, make_source, token_path
-):
+def test_invalid_client_is_reported_as_rejected_credentials(fake, make_source, token_path):
     expire_cached_access_token(token_path)
     with pytest.raises(CredentialsRejected, match="SPOTIPY_CLIENT_ID"):
         make_source(client_secret="wrong").poll(now=0.0)
@@ -299,9 +289,7 @@ def test_missing_token_cache_is_reported_and_not_created(fake, make_source, toke
     assert fake.calls_to("player") == []
 
 
-@pytest.mark.parametrize(
-    "content", [b"{not json", b"[]", b'{"access_token": "x"}', b"\xff\xfe"]
-)
+@pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"access_token": "x"}', b"\xff\xfe"])
 def test_corrupt_token_cache_is_reported_and_never_overwritten(
     fake, make_source, token_path, content
 ):
@@ -318,15 +306,10 @@ def test_token_file_is_written_atomically_with_mode_0600(tmp_path):
     write_token_file(path, {"access_token": "a", "refresh_token": "r", "expires_at": 1})
     assert json.loads(path.read_text())["refresh_token"] == "r"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == [
-        "t.json"
-    ]  # no temp file left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"]  # no temp file left behind
 
 
 def test_retry_after_accepts_seconds_and_http_dates():
     assert retry_after_seconds({"Retry-After": "42"}, 0.0) == 42
-    assert (
-        retry_after_seconds({"Retry-After": "Thu, 01 Jan 1970 00:01:40 GMT"}, 40.0)
-        == 60
-    )
+    assert retry_after_seconds({"Retry-After": "Thu, 01 Jan 1970 00:01:40 GMT"}, 40.0) == 60
     assert retry_after_seconds({}, 0.0) == 5
