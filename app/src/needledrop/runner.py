@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from needledrop.config import Config
-from needledrop.schedule import Failure, PollPlan, after_failure, after_success
+from needledrop.schedule import Failure, PollPlan, after_failure, after_success, item_key
 from needledrop.spotify import (
     CredentialsRejected,
     Offline,
@@ -201,8 +201,13 @@ class Runner:
     def write_status(self, now: float, force: bool = False) -> None:
         """Write status.json when what it reports changed, or on the heartbeat."""
         st = self.status
+        pb = self.state.playback
         key = (
-            self.state,
+            item_key(pb),
+            pb is not None and pb.is_playing,
+            self.state.offline,
+            self.state.reauth_needed,
+            self.state.message,
             st.last_error,
             st.token_expires_at,
             st.authorized_at,
