@@ -1,8 +1,8 @@
 """Headless backend: each frame written as a PNG file, atomically.
 
-``frame.png`` (or ``latest_name``) in the directory is always the latest complete frame (written to a temporary
-file and renamed over it, so a reader never sees half a frame). With ``snapshots`` on, every
-frame is also kept as ``frame-000001.png``, ``frame-000002.png``, ...
+``frame.png`` (or ``latest_name``) in the directory is always the latest complete frame
+(written to a temporary file and renamed over it, so a reader never sees half a frame). With
+``snapshots`` on, every frame is also kept as ``frame-000001.png``, ``frame-000002.png``, ...
 """
 
 from __future__ import annotations
