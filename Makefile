@@ -49,7 +49,7 @@ test: deps venv lint pytest molecule
 
 lint: venv
 	yamllint --strict .
-	ansible-lint --profile production
+	ANSIBLE_VAULT_IDENTITY_LIST=fleet@inventory/example/vault-password.example ansible-lint --profile production
 	ruff check .
 	ruff format --check .
 
