@@ -210,10 +210,7 @@ def main() -> int:
     print(f"  first run:  {first:.1f} s  changed {changed1}")
     print(f"  second run: {second:.1f} s  changed {changed2}")
     print(f"  second/first wall time: {100 * second / first:.1f} %  (goal <= 20 %)")
-    ok = (
-        sum(built.values()) == 1
-        and all(changed2.get(name) == 0 for name in names)
-    )
+    ok = sum(built.values()) == 1 and all(changed2.get(name) == 0 for name in names)
     print(f"  changed=0 on the second run: {'yes' if ok else 'NO'}")
     return 0 if ok else 1
 
