@@ -84,6 +84,7 @@ def cmd_run(cfg: Config, duration: float | None) -> int:
     except BackendError as e:
         raise UserError(str(e)) from None
     source_close = None
+    renderer: Renderer | None = None
     try:
         if cfg.source == "demo":
             from needledrop.demo import DemoSource
@@ -118,6 +119,8 @@ def cmd_run(cfg: Config, duration: float | None) -> int:
         until = time.time() + duration if duration is not None else None
         runner.run(stop, until=until)
     finally:
+        if renderer is not None:
+            renderer.close()  # stops the art fetcher without waiting out a download
         backend.close()
         if source_close is not None:
             source_close()
