@@ -40,7 +40,7 @@ demo: deps venv image
 	ansible-playbook -i inventory/demo/hosts.yml playbooks/status.yml
 	@echo "make demo: the three displays have the base tuning and the rgbmatrix bindings (table above)."
 	@echo "           The app service (unit, Spotify credentials) comes with the matrix-app role; until"
-	@echo "           then see a frame: needledrop render --demo --size 192x64 --out frame.png"
+	@echo "           then see a frame: .venv/bin/needledrop render --demo --size 192x64 --out frame.png"
 
 demo-down: venv
 	ansible-playbook inventory/demo/fleet.yml -e demo_fleet_state=absent
