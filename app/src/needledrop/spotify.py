@@ -22,8 +22,6 @@ import email.utils
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from spotipy.cache_handler import CacheHandler
 from spotipy.oauth2 import SpotifyOAuth, SpotifyOauthError
 
 from needledrop.config import SpotifyConfig
+from needledrop.files import write_json_atomic
 from needledrop.state import Item, Playback
 
 log = logging.getLogger(__name__)
@@ -120,21 +119,7 @@ def read_token_file(path: Path) -> dict[str, Any]:
 
 def write_token_file(path: Path, token: Mapping[str, Any]) -> None:
     """Write a token atomically: a 0600 temp file in the same directory, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(dict(token), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_json_atomic(path, token, 0o600, compact=True)
 
 
 def fingerprint(path: Path) -> str | None:
