@@ -445,6 +445,26 @@ def _images(base: str | None, sizes: tuple[int, ...] = (640, 300, 64)) -> list[d
     return [{"url": f"{base}?s={s}", "width": s, "height": s} for s in sizes]
 
 
+def _player(
+    kind: str,
+    item: dict[str, Any] | None,
+    device: str,
+    progress_ms: int,
+    is_playing: bool,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The ``GET /me/player`` envelope around an item (or none)."""
+    return {
+        "device": {"name": device, "type": "Speaker", "is_active": True, "volume_percent": 50},
+        "timestamp": int(time.time() * 1000),
+        "progress_ms": progress_ms,
+        "is_playing": is_playing,
+        "currently_playing_type": kind,
+        "item": item,
+        **extra,
+    }
+
+
 def fake_track(
     title: str = "Windowlicker",
     artists: tuple[str, ...] = ("Aphex Twin",),
@@ -472,21 +492,9 @@ def fake_track(
             "images": [] if is_local else _images(image_url),
         },
     }
-    return {
-        "device": {
-            "name": device,
-            "type": "Speaker",
-            "is_active": True,
-            "volume_percent": 50,
-        },
-        "timestamp": int(time.time() * 1000),
-        "progress_ms": progress_ms,
-        "is_playing": is_playing,
-        "currently_playing_type": "track",
-        "item": item,
-        "shuffle_state": False,
-        "repeat_state": "off",
-    }
+    return _player(
+        "track", item, device, progress_ms, is_playing, shuffle_state=False, repeat_state="off"
+    )
 
 
 def fake_episode(
@@ -515,50 +523,14 @@ def fake_episode(
             "images": _images(show_image_url),
         },
     }
-    return {
-        "device": {
-            "name": device,
-            "type": "Speaker",
-            "is_active": True,
-            "volume_percent": 50,
-        },
-        "timestamp": int(time.time() * 1000),
-        "progress_ms": progress_ms,
-        "is_playing": is_playing,
-        "currently_playing_type": "episode",
-        "item": item,
-    }
+    return _player("episode", item, device, progress_ms, is_playing)
 
 
 def fake_ad(progress_ms: int = 5_000, device: str = "Kitchen") -> dict[str, Any]:
     """What the API sends during an ad: no item."""
-    return {
-        "device": {
-            "name": device,
-            "type": "Speaker",
-            "is_active": True,
-            "volume_percent": 50,
-        },
-        "timestamp": int(time.time() * 1000),
-        "progress_ms": progress_ms,
-        "is_playing": True,
-        "currently_playing_type": "ad",
-        "item": None,
-    }
+    return _player("ad", None, device, progress_ms, True)
 
 
 def fake_private_session(device: str = "Kitchen") -> dict[str, Any]:
     """Some clients answer 200 with ``item: null`` and type "unknown" in a private session."""
-    return {
-        "device": {
-            "name": device,
-            "type": "Speaker",
-            "is_active": True,
-            "volume_percent": 50,
-        },
-        "timestamp": int(time.time() * 1000),
-        "progress_ms": 0,
-        "is_playing": True,
-        "currently_playing_type": "unknown",
-        "item": None,
-    }
+    return _player("unknown", None, device, 0, True)
