@@ -1,5 +1,6 @@
-"""The docs stay honest: every relative link resolves, the README stays short and starts with
-the two commands."""
+"""The docs stay honest: every relative link in README.md, docs/ and the role READMEs resolves
+(to a file, and to a heading where it names one), and the README stays short and starts with the
+two commands."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ EXTERNAL = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)  # http:, https:, m
 
 
 def doc_files() -> list[Path]:
-    return [README, *sorted((TOP / "docs").rglob("*.md"))]
+    """README.md, every page under docs/, and each role's README (the variable references)."""
+    return [README, *sorted((TOP / "docs").rglob("*.md")), *sorted(TOP.glob("roles/*/README.md"))]
 
 
 def prose_lines(text: str, keep_code_spans: bool = False) -> list[str]:
