@@ -29,7 +29,7 @@ endif
 help:
 	@echo "make demo   - run site.yml against a virtual fleet of containers (inventory/demo)"
 	@echo "make test   - lint + pytest + every molecule scenario (S=name for one)"
-	@echo "make bench  - benchmarks; figures go to the README by hand"
+	@echo "make bench  - benchmarks; figures go to docs/benchmarks.md by hand"
 	@echo "ARCH=arm64  - build and run the test image under qemu (slow; not in CI)"
 
 ## ---- the two commands --------------------------------------------------------------------
