@@ -472,7 +472,7 @@ class Renderer:
         small = self.fonts[lay.date_font] if lay.date_font else None
         lines: tuple[str, ...] = ()
         if until is not None:
-            paused = self._paused_lines(self._hhmm(self._local(until_minute(until))), clock_h)
+            paused = self.paused_mark(until)
             if paused is not None:
                 small, lines = paused
             clock_color, date_color = PAUSED_CLOCK, AMBER
@@ -510,10 +510,14 @@ class Renderer:
             [Region("clock", box, key, paint)],
         )
 
-    def _paused_lines(self, hhmm: str, clock_h: int) -> tuple[BitmapFont, tuple[str, ...]] | None:
-        """The words and font of the "Spotify paused until HH:MM" mark that fit under a clock
-        ``clock_h`` high: "Spotify" kept if at all possible, then "until" (not "to"), then the
-        largest font, then the fewest lines. None if not even the time fits."""
+    def paused_mark(self, until: float) -> tuple[BitmapFont, tuple[str, ...]] | None:
+        """The font and lines of the "Spotify paused until HH:MM" mark under the clock while
+        Spotify rate-limits us until ``until`` (shown in the display's time zone, rounded up
+        to the minute). Chosen to fit this panel: "Spotify" kept if at all possible, then
+        "until" (not "to"), then the largest font, then the fewest lines. None if not even the
+        time fits (the screen then shows a corner mark)."""
+        hhmm = self._hhmm(self._local(until_minute(until)))
+        clock_h = self.fonts[self.layout.clock_font].height * self.layout.clock_scale
         candidates = (
             (f"Spotify paused until {hhmm}",),
             ("Spotify paused", f"until {hhmm}"),
@@ -531,7 +535,7 @@ class Renderer:
         for name in PAUSED_FONTS:
             font = self.fonts[name]
             for rank, lines in enumerate(candidates):
-                high = clock_h + 1 + len(lines) * (font.height + 1)
+                high = clock_h + 1 + len(lines) * (font.height + 1)  # as _clock_scene paints
                 if high > self.height or any(self._width(font, t) > self.width for t in lines):
                     continue
                 words = " ".join(lines)
