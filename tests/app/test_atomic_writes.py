@@ -388,3 +388,35 @@ def test_kill_9_at_random_moments_never_leaves_a_broken_token(tmp_path, writer):
         remove_stale_temporaries(tmp_path)
         assert token_temporaries(tmp_path) == []
     whole_token(path)
+
+
+def test_needledrop_run_removes_stale_temporaries_of_its_writers_and_nothing_else(tmp_path):
+    from needledrop.cli import main
+
+    state, art, frames = tmp_path / "state", tmp_path / "cache" / "art", tmp_path / "frames"
+    for d in (state, art, frames):
+        d.mkdir(parents=True)
+    config = tmp_path / "needledrop.toml"
+    config.write_text(
+        f'source = "demo"\n[paths]\ntoken_cache = "{tmp_path}/spotify-token.json"\n'
+        f'state_dir = "{state}"\ncache_dir = "{tmp_path}/cache"\n'
+        f'[matrix]\nrows = 32\ncols = 64\n[display]\nbackend = "png"\npng_dir = "{frames}"\n'
+    )
+    stale = [
+        plant(tmp_path, ".spotify-token.json.a1b2c3d4.tmp"),
+        plant(state, ".status.json.a1b2c3d4.tmp"),
+        plant(state, ".reauth-needed.json.zz99zz99.tmp"),
+        plant(art, ".0123abcd.orig.a1b2c3d4.tmp"),
+        plant(art, ".tmp-a1b2c3d4"),
+        plant(frames, ".frame.png.a1b2c3d4.tmp"),
+        plant(frames, ".frame-000007.png.a1b2c3d4.tmp"),
+    ]
+    others = [
+        plant(tmp_path, ".needledrop.toml.a1b2c3d4.tmp"),  # not a file the app writes here
+        plant(tmp_path, ".tmp-a1b2c3d4"),  # the old art naming outside the art cache
+        plant(state, "notes.tmp"),
+        plant(frames, ".snapshot.png.a1b2c3d4.tmp"),
+    ]
+    assert main(["run", "--config", str(config), "--duration", "0.2"]) == 0
+    assert [p for p in stale if p.exists()] == []
+    assert [p for p in others if not p.exists()] == []
