@@ -256,3 +256,30 @@ def test_needledrop_status_prints_the_rate_limit_after_a_quota_429(
         tmp_path / "state" / "status.json", tmp_path / "state" / "reauth-needed.json", until - 1
     )
     assert doc2["rate_limited_until"] == doc["rate_limited_until"]
+
+
+def test_a_restart_during_the_wait_does_not_ask_sooner(fake, runner, no_sleep):
+    fake.player = fake_track(image_url=None)
+    fake.script("player", rate_limited(3600, quota=True))
+    runner.step(T0)
+    until = runner.plan.next_at
+    cfg, source = runner.cfg, runner.source
+    restarted = Runner(cfg, source, Renderer(64, 32), Frames(), now=T0 + 600)  # type: ignore[arg-type]
+    assert until <= restarted.plan.next_at < until + 1
+    assert restarted.state.rate_limited_until == restarted.plan.next_at
+    assert restarted.state.rate_limit_quota
+    restarted.step(T0 + 601)
+    assert len(fake.calls_to("player")) == 1
+    restarted.step(restarted.plan.next_at)
+    assert len(fake.calls_to("player")) == 2 and restarted.state.rate_limited_until is None
+
+
+@pytest.mark.parametrize("offset", [-2.0, 25 * 3600.0])
+def test_a_wait_from_before_the_restart_that_is_over_or_implausible_is_ignored(runner, offset):
+    runner.source = _Answers(RateLimited("429", 60.0))
+    runner.step(T0)
+    doc = status(runner)
+    doc["rate_limited_until"] = iso(T0 + offset)
+    runner.cfg.paths.status_file.write_text(json.dumps(doc))
+    restarted = Runner(runner.cfg, runner.source, Renderer(64, 32), Frames(), now=T0)  # type: ignore[arg-type]
+    assert restarted.plan.next_at == T0 and restarted.state.rate_limited_until is None

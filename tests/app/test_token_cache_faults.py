@@ -26,7 +26,7 @@ from needledrop.spotify import (
     TokenUnavailable,
     write_token_file,
 )
-from needledrop.status import read_status
+from needledrop.status import RunStatus, read_status
 
 
 def expire(path: Path) -> None:
@@ -293,3 +293,23 @@ def test_a_token_written_by_auth_is_0600(tmp_path):
     path = tmp_path / "new" / "spotify-token.json"
     write_token_file(path, {"access_token": "a", "refresh_token": "r", "expires_at": 1})
     assert mode_of(path) == 0o600
+
+
+def test_needledrop_status_says_the_token_cannot_be_saved(tmp_path, capsys, monkeypatch):
+    from needledrop.cli import main
+    from needledrop.files import write_json_atomic
+    from needledrop.state import DisplayState
+
+    monkeypatch.setenv("SPOTIPY_CLIENT_ID", "id")
+    config = tmp_path / "needledrop.toml"
+    config.write_text(
+        f'[paths]\ntoken_cache = "{tmp_path}/token.json"\nstate_dir = "{tmp_path}"\n'
+        f'cache_dir = "{tmp_path}/cache"\n'
+    )
+    st = RunStatus(
+        "png", "spotify", (64, 32), time.time(), token_save_error="Read-only file system"
+    )
+    write_json_atomic(tmp_path / "status.json", st.to_json(DisplayState(), 600.0, time.time()))
+    main(["status", "--config", str(config)])
+    out = capsys.readouterr().out
+    assert f"cannot be saved to {tmp_path}/token.json (Read-only file system)" in out

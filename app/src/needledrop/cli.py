@@ -175,6 +175,12 @@ def cmd_status(cfg: Config, as_json: bool) -> int:
             print(limited)
         if doc.get("last_error"):
             print(f"last error: {doc['last_error']}")
+        save_error = (doc.get("token") or {}).get("save_error")
+        if save_error:
+            print(
+                f"refreshed token cannot be saved to {cfg.paths.token_cache} ({save_error}); "
+                "kept in memory until it can"
+            )
         if doc.get("reauth_needed"):
             print("re-auth needed: run 'needledrop auth' and push the new token")
     return EXIT_OK if healthy else EXIT_ERROR

@@ -8,6 +8,7 @@ whatever changed.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -40,10 +41,14 @@ from needledrop.status import (
     ReauthRecord,
     RunStatus,
     clear_reauth,
+    iso,
+    parse_iso,
     write_reauth,
 )
 
 log = logging.getLogger(__name__)
+
+RESUME_RATE_LIMIT_MAX_S = 24 * 3600  # a wait taken over from before a restart: at most this
 
 
 def stale_temporary_places(cfg: Config) -> dict[Path, Callable[[str], bool] | None]:
@@ -158,6 +163,33 @@ class Runner:
         self._status_key: Any = None
         self._status_written_at = -float("inf")
         self._refresh_token_info()
+        if cfg.source == "spotify":
+            self._resume_rate_limit(now)
+
+    def _resume_rate_limit(self, now: float) -> None:
+        """A restart during a rate limit (a crash, a deploy) must not ask Spotify sooner than
+        it said: take the wait over from the last status.json. Ignored when more than
+        ``RESUME_RATE_LIMIT_MAX_S`` away (a clock not yet set after boot)."""
+        try:
+            doc = json.loads(self.cfg.paths.status_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(doc, dict) or not doc.get("rate_limited"):
+            return
+        written = parse_iso(doc.get("rate_limited_until"))
+        if written is None:
+            return
+        until = written + 1  # the file holds whole seconds, cut off: never ask sooner
+        if not now < until <= now + RESUME_RATE_LIMIT_MAX_S:
+            return
+        quota = doc.get("rate_limit_reason") == "quota"
+        self.state = self.state.with_(rate_limited_until=until, rate_limit_quota=quota)
+        self.plan = PollPlan(next_at=until)
+        self.status.next_poll_at = until
+        log.info(
+            "Spotify rate-limited this display before the restart; not asking before %s",
+            iso(until),
+        )
 
     # --- the pieces -------------------------------------------------------------------------
 
