@@ -27,7 +27,8 @@ What it serves:
 Scripting faults: ``fake.script("player", Reply(429, headers={"Retry-After": "7"}))`` queues
 one-shot replies for a route ("player", "token", "image"), used before the normal behaviour;
 ``Reply(delay_s=…)`` answers late (client timeouts), ``Reply(drop=True)`` closes the connection
-without an answer.
+without an answer. ``rate_limited(3600, quota=True)`` is the 429 Spotify sends when the developer
+account's quota is spent (``Retry-After`` and ``"reason": "QUOTA_EXCEEDED"``).
 
 TLS: pass an ``ssl.SSLContext`` (server side) and the socket is wrapped; URLs become https.
 """
@@ -534,3 +535,13 @@ def fake_ad(progress_ms: int = 5_000, device: str = "Kitchen") -> dict[str, Any]
 def fake_private_session(device: str = "Kitchen") -> dict[str, Any]:
     """Some clients answer 200 with ``item: null`` and type "unknown" in a private session."""
     return _player("unknown", None, device, 0, True)
+
+
+def rate_limited(retry_after: int | str = 5, quota: bool = False) -> Reply:
+    """A 429 with ``Retry-After`` (seconds or an HTTP date). ``quota``: the developer account's
+    quota is spent (``"reason": "QUOTA_EXCEEDED"``; since July 2026 counted across all of that
+    account's client ids), else the rolling 30-second window is full."""
+    error: dict[str, Any] = {"status": 429, "message": "API rate limit exceeded"}
+    if quota:
+        error = {"status": 429, "message": "Quota exceeded", "reason": "QUOTA_EXCEEDED"}
+    return Reply(429, {"error": error}, {"Retry-After": str(retry_after)})

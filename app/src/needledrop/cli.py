@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(cfg: Config, duration: float | None) -> int:
     from needledrop.backends import BackendError, open_backend
     from needledrop.render import Renderer
-    from needledrop.runner import Runner
+    from needledrop.runner import Runner, remove_stale_temporaries_at_start
 
     if cfg.source == "spotify":
         cfg.spotify.require_credentials()
@@ -86,6 +86,7 @@ def cmd_run(cfg: Config, duration: float | None) -> int:
     source_close = None
     renderer: Renderer | None = None
     try:
+        remove_stale_temporaries_at_start(cfg)
         if cfg.source == "demo":
             from needledrop.demo import DemoSource
 
@@ -149,7 +150,7 @@ def cmd_auth(cfg: Config, paste: bool, no_browser: bool, out: Path | None, timeo
 
 def cmd_status(cfg: Config, as_json: bool) -> int:
     from needledrop.spotify import TokenUnavailable, read_token_file
-    from needledrop.status import read_status
+    from needledrop.status import rate_limit_line, read_status
 
     try:
         raw = read_token_file(cfg.paths.token_cache)
@@ -169,8 +170,17 @@ def cmd_status(cfg: Config, as_json: bool) -> int:
         running = "running" if doc.get("running") else "NOT running"
         print(f"{'healthy' if healthy else 'NOT healthy'} ({running}); showing {what}")
         print(f"last successful poll: {doc.get('last_poll_ok_at')}")
+        limited = rate_limit_line(doc, time.time())
+        if limited:
+            print(limited)
         if doc.get("last_error"):
             print(f"last error: {doc['last_error']}")
+        save_error = (doc.get("token") or {}).get("save_error")
+        if save_error:
+            print(
+                f"refreshed token cannot be saved to {cfg.paths.token_cache} ({save_error}); "
+                "kept in memory until it can"
+            )
         if doc.get("reauth_needed"):
             print("re-auth needed: run 'needledrop auth' and push the new token")
     return EXIT_OK if healthy else EXIT_ERROR

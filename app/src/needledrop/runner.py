@@ -8,19 +8,23 @@ whatever changed.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from PIL import Image
 
 from needledrop.config import Config
+from needledrop.files import remove_stale_temporaries, write_json_atomic
 from needledrop.schedule import Failure, PollPlan, after_failure, after_success, item_key
 from needledrop.spotify import (
     CredentialsRejected,
@@ -37,11 +41,49 @@ from needledrop.status import (
     ReauthRecord,
     RunStatus,
     clear_reauth,
-    write_json_atomic,
+    iso,
+    parse_iso,
     write_reauth,
 )
 
 log = logging.getLogger(__name__)
+
+RESUME_RATE_LIMIT_MAX_S = 24 * 3600  # a wait taken over from before a restart: at most this
+
+
+def stale_temporary_places(cfg: Config) -> dict[Path, Callable[[str], bool] | None]:
+    """Each directory the app writes, with which targets' temporaries may be removed there
+    (None: the directory is the app's alone, any temporary of ours goes)."""
+    names: dict[Path, set[str]] = {}
+    frames = re.compile(r"frame(-\d{6})?\.png")
+    names.setdefault(cfg.paths.token_cache.parent, set()).add(cfg.paths.token_cache.name)
+    for path in (cfg.paths.status_file, cfg.paths.reauth_file):
+        names.setdefault(path.parent, set()).add(path.name)
+    names.setdefault(cfg.paths.state_dir / "emulator", set()).add("emulator_config.json")
+    places: dict[Path, Callable[[str], bool] | None] = {d: n.__contains__ for d, n in names.items()}
+    png_dir = cfg.display.png_dir
+    if png_dir in names:
+        known = names[png_dir]
+        places[png_dir] = lambda t: t in known or frames.fullmatch(t) is not None
+    else:
+        places[png_dir] = lambda t: frames.fullmatch(t) is not None
+    places[cfg.paths.art_cache_dir] = None
+    return places
+
+
+def remove_stale_temporaries_at_start(cfg: Config) -> list[Path]:
+    """Remove what writers killed mid-write (power cut, SIGKILL) left: temporary copies of the
+    token cache, status files, frames and art. Never another program's files. Returns them."""
+    removed: list[Path] = []
+    for directory, targets in stale_temporary_places(cfg).items():
+        removed += remove_stale_temporaries(directory, targets)
+    if removed:
+        log.info(
+            "removed %d temporary file(s) left by an interrupted write: %s",
+            len(removed),
+            ", ".join(str(p) for p in removed),
+        )
+    return removed
 
 
 class Source(Protocol):
@@ -121,6 +163,33 @@ class Runner:
         self._status_key: Any = None
         self._status_written_at = -float("inf")
         self._refresh_token_info()
+        if cfg.source == "spotify":
+            self._resume_rate_limit(now)
+
+    def _resume_rate_limit(self, now: float) -> None:
+        """A restart during a rate limit (a crash, a deploy) must not ask Spotify sooner than
+        it said: take the wait over from the last status.json. Ignored when more than
+        ``RESUME_RATE_LIMIT_MAX_S`` away (a clock not yet set after boot)."""
+        try:
+            doc = json.loads(self.cfg.paths.status_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(doc, dict) or not doc.get("rate_limited"):
+            return
+        written = parse_iso(doc.get("rate_limited_until"))
+        if written is None:
+            return
+        until = written + 1  # the file holds whole seconds, cut off: never ask sooner
+        if not now < until <= now + RESUME_RATE_LIMIT_MAX_S:
+            return
+        quota = doc.get("rate_limit_reason") == "quota"
+        self.state = self.state.with_(rate_limited_until=until, rate_limit_quota=quota)
+        self.plan = PollPlan(next_at=until)
+        self.status.next_poll_at = until
+        log.info(
+            "Spotify rate-limited this display before the restart; not asking before %s",
+            iso(until),
+        )
 
     # --- the pieces -------------------------------------------------------------------------
 
@@ -131,7 +200,9 @@ class Runner:
         err = result.error
         if err is None:
             pb = result.playback
-            if self.state.offline or self.state.reauth_needed or self.state.message:
+            if self.state.rate_limited_until is not None:
+                log.info("Spotify answers again after its rate limit")
+            elif self.state.offline or self.state.reauth_needed or self.state.message:
                 log.info("polling works again")
             first_ok = st.last_poll_ok_at is None  # a marker may be left from an earlier run
             recovering = self.state.reauth_needed or st.last_error is not None
@@ -160,6 +231,11 @@ class Runner:
                 log.warning("%s", err)
             st.api_errors += 1
             st.last_error, st.last_error_at = str(err), result.asked_at
+            retry_after = err.retry_after if isinstance(err, RateLimited) else None
+            self.plan = after_failure(
+                cfg.polling, self.plan, kind, result.asked_at, self.rng, retry_after
+            )
+            cleared = {"rate_limited_until": None, "rate_limit_quota": False}
             if kind == "reauth":
                 if not self.state.reauth_needed:
                     write_reauth(
@@ -171,15 +247,20 @@ class Runner:
                             client_id=cfg.spotify.client_id,
                         ),
                     )
-                self.state = self.state.with_(reauth_needed=True, message=None, offline=False)
+                self.state = self.state.with_(
+                    reauth_needed=True, message=None, offline=False, **cleared
+                )
             elif kind == "token":
-                self.state = self.state.with_(message=str(err), offline=False)
+                self.state = self.state.with_(message=str(err), offline=False, **cleared)
+            elif kind == "rate_limited":
+                # Not offline: Spotify answered, and said when to come back.
+                self.state = self.state.with_(
+                    offline=False,
+                    rate_limited_until=self.plan.next_at,
+                    rate_limit_quota=isinstance(err, RateLimited) and err.quota,
+                )
             else:
-                self.state = self.state.with_(offline=True)
-            retry_after = err.retry_after if isinstance(err, RateLimited) else None
-            self.plan = after_failure(
-                cfg.polling, self.plan, kind, result.asked_at, self.rng, retry_after
-            )
+                self.state = self.state.with_(offline=True, **cleared)
         st.next_poll_at = self.plan.next_at
         self.write_status(now)
 
@@ -208,6 +289,8 @@ class Runner:
             self.state.offline,
             self.state.reauth_needed,
             self.state.message,
+            self.state.rate_limited_until,
+            self.state.rate_limit_clock(now),
             st.last_error,
             st.token_expires_at,
             st.authorized_at,
@@ -231,6 +314,7 @@ class Runner:
         if info is not None:
             self.status.token_expires_at = info.expires_at
             self.status.authorized_at = info.authorized_at
+            self.status.token_save_error = info.save_error
 
     # --- the service ------------------------------------------------------------------------
 

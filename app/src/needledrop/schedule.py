@@ -53,10 +53,7 @@ def item_key(pb: Playback | None) -> tuple[str, str, str] | None:
 
 def predicted_end(pb: Playback | None) -> float | None:
     """When the current item should end, on the caller's clock (None: not playing/unknown)."""
-    if pb is None or pb.item is None or not pb.is_playing or pb.item.duration_ms <= 0:
-        return None
-    remaining_ms = max(0, pb.item.duration_ms - pb.progress_ms)
-    return pb.observed_at + remaining_ms / 1000
+    return pb.ends_at() if pb is not None else None
 
 
 def classify(prev: Playback | None, cur: Playback | None, now: float) -> Change:

@@ -30,6 +30,7 @@ SCENES = (
     "reauth",
     "message",
     "offline",
+    "ratelimited",
     "night",
 )
 DOC_SIZES = ((32, 32), (64, 32), (64, 64), (128, 64), (192, 64))
@@ -86,6 +87,13 @@ def demo_frame(size: tuple[int, int], scene: str = "track", scale: int = 1) -> I
         state = DisplayState(message="Token cache missing: run needledrop auth")
     elif scene == "offline":
         state = state.with_(offline=True)
+    elif scene == "ratelimited":  # the quota is spent; the last track ended long ago
+        state = DisplayState(
+            playback=None,
+            last_played_at=now - 600,
+            rate_limited_until=now + 3595,  # 22:30:00: an hour after the 429
+            rate_limit_quota=True,
+        )
     img = renderer.frame(state, now)
     renderer.close()
     if scale > 1:

@@ -12,8 +12,13 @@ spotipy's defaults are wrong for a display that runs for months under systemd:
   so the 429 and its Retry-After reach us;
 - without a usable token it asks on stdin for a redirect URL (EOFError under systemd) or opens
   a browser; ``HeadlessOAuth`` raises ``ReauthNeeded`` instead;
-- its file cache writes in place with the umask's mode; ``TokenFile`` writes atomically, 0600,
-  and refuses to touch a file it cannot parse.
+- its file cache writes in place with the umask's mode; ``TokenFile`` writes atomically (one
+  writer for every file, files.py), 0600, keeps the owner and group of the file it replaces, and
+  refuses to touch a file it cannot parse;
+- it reads a cache any user may read without a word; ``TokenFile`` sets such a cache to 0600
+  (and says so once), or refuses it when it cannot;
+- a refreshed token it cannot save (read-only state directory) makes it refresh on every call;
+  ``TokenFile`` keeps it in memory, says once why it cannot be saved, and goes on.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import email.utils
 import hashlib
 import json
 import logging
-import time
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,11 +63,14 @@ class Offline(SourceError):
 
 
 class RateLimited(SourceError):
-    """429: wait ``retry_after`` seconds before the next call."""
+    """429: wait ``retry_after`` seconds before the next call. ``quota``: the answer said the
+    developer account's quota is spent (``QUOTA_EXCEEDED``; shared by every client id of that
+    account, so a whole fleet), not just too many calls in Spotify's rolling window."""
 
-    def __init__(self, message: str, retry_after: float) -> None:
+    def __init__(self, message: str, retry_after: float, quota: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.quota = quota
 
 
 class ReauthNeeded(SourceError):
@@ -87,6 +96,7 @@ class TokenInfo:
     expires_at: int | None
     authorized_at: int | None
     scope: str
+    save_error: str | None = None  # why a refreshed token could not be saved (None: saved)
 
 
 def read_token_file(path: Path) -> dict[str, Any]:
@@ -117,9 +127,52 @@ def read_token_file(path: Path) -> dict[str, Any]:
     return data
 
 
+SAFE_MODE_BITS = 0o640  # owner read/write, group read (to the service group): nothing else
+UNSAFE_MODE_BITS = 0o137  # owner execute, group write/execute, anything for other users
+
+
+def token_file_mode(old: os.stat_result | None) -> int:
+    """The mode a rewritten token cache gets: 0640 if it was 0640 (shared read-only with the
+    service group on purpose), else 0600."""
+    if old is not None and stat.S_IMODE(old.st_mode) == 0o640:
+        return 0o640
+    return 0o600
+
+
 def write_token_file(path: Path, token: Mapping[str, Any]) -> None:
-    """Write a token atomically: a 0600 temp file in the same directory, then rename."""
-    write_json_atomic(path, token, 0o600, compact=True)
+    """Write a token atomically (files.write_atomic): the owner and group of the file it
+    replaces, mode 0600 (0640 if it was 0640)."""
+    try:
+        old: os.stat_result | None = os.stat(path)
+    except OSError:
+        old = None
+    write_json_atomic(path, token, token_file_mode(old), compact=True)
+
+
+def secure_token_file(path: Path) -> None:
+    """Make sure no other user can read or change the token cache.
+
+    A cache open to other users (e.g. 0644) is set to 0600 and a warning logged (once: the next
+    check finds 0600). When its mode cannot be changed (another owner, a read-only filesystem)
+    the cache is refused: TokenUnavailable, naming the fix. A missing file is left to
+    ``read_token_file`` to report.
+    """
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return
+    if not mode & UNSAFE_MODE_BITS:
+        return
+    try:
+        os.chmod(path, 0o600)
+    except OSError as e:
+        raise TokenUnavailable(
+            f"Spotify token cache {path} is open to other users (mode {mode:04o}) and "
+            f"needledrop cannot change that ({e.strerror or e}); run: chmod 600 {path}"
+        ) from None
+    log.warning(
+        "Spotify token cache %s was open to other users (mode %04o); set it to 0600", path, mode
+    )
 
 
 def fingerprint(path: Path) -> str | None:
@@ -136,21 +189,69 @@ class TokenFile(CacheHandler):
     Reads the file on every call, so a token pushed by the fleet is picked up without a
     restart. Keeps ``authorized_at`` (when a person last signed in; the 6-month refresh-token
     clock) across refreshes. Never overwrites a file it cannot parse.
+
+    A refreshed token that cannot be saved (read-only or full state directory) is kept in
+    memory and used until it can be saved, or until the file changes (a pushed token wins);
+    the reason is logged once. Without this, every poll would refresh again.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.unsaved: dict[str, Any] | None = None  # refreshed but not saved
+        self.unsaved_over: str | None = None  # fingerprint of the file it supersedes
+        self.save_error: str | None = None  # why the last save failed (None: saved)
+
+    def _memory(self) -> dict[str, Any] | None:
+        if self.unsaved is None:
+            return None
+        if fingerprint(self.path) == self.unsaved_over:
+            return dict(self.unsaved)
+        log.info("token cache %s changed; using it instead of the unsaved token", self.path)
+        self.unsaved = self.unsaved_over = None
+        return None
+
+    def peek(self) -> dict[str, Any] | None:
+        """The token in use (memory or file) without checking the file's mode; None if none."""
+        memory = self._memory()
+        if memory is not None:
+            return memory
+        try:
+            return read_token_file(self.path)
+        except TokenUnavailable:
+            return None
 
     def get_cached_token(self) -> dict[str, Any]:
+        memory = self._memory()
+        if memory is not None:
+            return memory
+        secure_token_file(self.path)
         return read_token_file(self.path)
 
     def save_token_to_cache(self, token_info: dict[str, Any]) -> None:
         token = dict(token_info)
-        if self.path.exists():
+        old = self._memory()
+        if old is None and self.path.exists():
             old = read_token_file(self.path)  # raises if unparseable: leave it alone
-            if "authorized_at" not in token and "authorized_at" in old:
-                token["authorized_at"] = old["authorized_at"]
-        write_token_file(self.path, token)
+        if old is not None and "authorized_at" not in token and "authorized_at" in old:
+            token["authorized_at"] = old["authorized_at"]
+        try:
+            write_token_file(self.path, token)
+        except OSError as e:
+            reason = e.strerror or type(e).__name__
+            if reason != self.save_error:
+                log.warning(
+                    "cannot save the refreshed Spotify token to %s (%s); using it from memory "
+                    "until it can be saved (a restart before then refreshes again)",
+                    self.path,
+                    reason,
+                )
+            self.save_error = reason
+            self.unsaved, self.unsaved_over = token, fingerprint(self.path)
+            return
+        if self.save_error is not None:
+            log.info("saved the Spotify token to %s again", self.path)
+        self.save_error = None
+        self.unsaved = self.unsaved_over = None
 
 
 class HeadlessOAuth(SpotifyOAuth):
@@ -280,6 +381,14 @@ def retry_after_seconds(headers: Mapping[str, str] | None, now_epoch: float) -> 
     return max(0.0, when.timestamp() - now_epoch)
 
 
+def is_quota_exceeded(reason: Any, message: Any) -> bool:
+    """Whether a 429 says the developer account's quota is spent (``"reason":
+    "QUOTA_EXCEEDED"`` in the error body), not just too many calls in the rolling window."""
+    if isinstance(reason, str) and reason.strip().upper() == "QUOTA_EXCEEDED":
+        return True
+    return isinstance(message, str) and "QUOTA_EXCEEDED" in message.upper()
+
+
 # --- the source ---------------------------------------------------------------------------------
 
 
@@ -304,6 +413,7 @@ class SpotifySource:
             status_retries=0,
         )
         self.client.prefix = cfg.api_url
+        self.token_file: TokenFile = self.oauth.cache_handler
         self._dead_token: str | None = None  # fingerprint of a cache whose refresh token died
 
     def close(self) -> None:
@@ -311,14 +421,14 @@ class SpotifySource:
         self.oauth._session.close()
 
     def token_info(self) -> TokenInfo | None:
-        try:
-            data = read_token_file(self.token_path)
-        except TokenUnavailable:
+        data = self.token_file.peek()
+        if data is None:
             return None
         return TokenInfo(
             expires_at=_int_or_none(data.get("expires_at")),
             authorized_at=_int_or_none(data.get("authorized_at")),
             scope=str(data.get("scope") or ""),
+            save_error=self.token_file.save_error,
         )
 
     def poll(self, now: float) -> Playback | None:
@@ -332,18 +442,18 @@ class SpotifySource:
             self._dead_token = None  # the file changed: try the new token
             log.info("token cache %s changed; trying the new token", self.token_path)
         try:
-            data = self._current_playback(allow_refresh=True)
+            data = self._current_playback(now, allow_refresh=True)
         except SpotifyOauthError as e:
             raise self._oauth_failure(e) from None
         return parse_playback(data, now, self.cfg.devices)
 
-    def _current_playback(self, allow_refresh: bool) -> Any:
+    def _current_playback(self, now: float, allow_refresh: bool) -> Any:
         try:
             return self.client.current_playback(additional_types="episode")
         except spotipy.SpotifyException as e:
             status = e.http_status
             if status == 401 and allow_refresh:
-                token = read_token_file(self.token_path)
+                token = self.token_file.get_cached_token()
                 log.info("401 from Spotify; refreshing the access token once")
                 try:
                     self.oauth.refresh_access_token(token["refresh_token"])
@@ -351,13 +461,17 @@ class SpotifySource:
                     raise Offline(
                         f"Cannot reach Spotify's accounts service ({_short(ne)})."
                     ) from None
-                return self._current_playback(allow_refresh=False)
+                return self._current_playback(now, allow_refresh=False)
             if status == 401:
                 raise Offline("Spotify rejected a freshly refreshed access token (401).") from None
             if status == 429:
-                wait = retry_after_seconds(e.headers, time.time())
+                wait = retry_after_seconds(e.headers, now)
+                quota = is_quota_exceeded(e.reason, e.msg)
+                why = "the developer account's quota is spent" if quota else "too many requests"
                 raise RateLimited(
-                    f"Spotify rate limit (429); retrying after {wait:.0f} s.", wait
+                    f"Spotify rate limit (429, {why}); not asking again for {wait:.0f} s.",
+                    wait,
+                    quota=quota,
                 ) from None
             if status == 403:
                 raise Offline(f"Spotify refused the request (403): {e.msg.strip()}") from None

@@ -7,10 +7,17 @@ same clock the caller passes in as `now` (the run loop uses time.time()).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
 ItemKind = Literal["track", "episode", "local", "ad"]
+
+
+def until_minute(ts: float) -> float:
+    """``ts`` rounded up to a whole minute, for "paused until 14:06": never earlier than the
+    truth (time zones are whole minutes away from UTC)."""
+    return math.ceil(ts / 60) * 60
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,13 @@ class Playback:
         elapsed = max(0.0, now - self.observed_at)
         return min(self.progress_ms + int(elapsed * 1000), self.item.duration_ms)
 
+    def ends_at(self) -> float | None:
+        """When the item should end if nobody touches the player (None: paused, nothing, or
+        no duration, as for ads)."""
+        if self.item is None or not self.is_playing or self.item.duration_ms <= 0:
+            return None
+        return self.observed_at + max(0, self.item.duration_ms - self.progress_ms) / 1000
+
 
 @dataclass(frozen=True)
 class DisplayState:
@@ -55,6 +69,23 @@ class DisplayState:
     reauth_needed: bool = False  # refresh token dead: show the re-auth screen
     message: str | None = None  # a problem to show instead (e.g. token cache missing)
     last_played_at: float | None = None  # when something last played; idle screen after a while
+    rate_limited_until: float | None = None  # Spotify answered 429: no poll before this time
+    rate_limit_quota: bool = False  # ... because the developer account's quota is spent
+
+    def rate_limit_clock(self, now: float) -> bool:
+        """While rate-limited, whether the last item can no longer be playing (its predicted
+        end has passed, or it was an ad or nothing): then the clock with a "Spotify paused
+        until" mark is the truth, not a track whose progress ran out long ago. A paused item
+        stays on screen (until the idle clock, which carries the mark too)."""
+        if self.rate_limited_until is None:
+            return False
+        pb = self.playback
+        if pb is None or pb.item is None or pb.item.kind == "ad":
+            return True
+        if not pb.is_playing:
+            return False
+        end = pb.ends_at()
+        return end is None or now >= end
 
     def with_(self, **changes: object) -> DisplayState:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -4,6 +4,11 @@ The run loop writes ``<state_dir>/status.json`` when something a person would ch
 and at least every ``HEARTBEAT_S`` (never per frame: SD cards wear). When the refresh token is
 dead it also writes ``<state_dir>/reauth-needed.json``, which the re-auth playbook looks for, and
 removes it once a poll succeeds again. Both are written atomically; neither holds a secret.
+
+While Spotify rate-limits the display (429), status.json says ``"rate_limited": true``,
+``"rate_limited_until"`` (the next poll, ISO 8601 UTC) and ``"rate_limit_reason"``: ``"quota"``
+when the developer account's quota is spent (every display of the account waits), else
+``"too_many_requests"``. ``needledrop status`` prints it as a line in local time.
 """
 
 from __future__ import annotations
@@ -12,12 +17,12 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from needledrop.files import write_json_atomic
-from needledrop.state import DisplayState
+from needledrop.state import DisplayState, until_minute
 
 STATUS_VERSION = 1
 HEARTBEAT_S = 30.0  # the run loop rewrites status.json at least this often
@@ -42,12 +47,18 @@ def parse_iso(value: Any) -> float | None:
         return None
 
 
+RATE_LIMIT_REASONS = {True: "quota", False: "too_many_requests"}  # status.json's words
+
+
 def showing(state: DisplayState, idle_after_s: float, now: float) -> dict[str, Any]:
     """What the panel shows, in words a status table can print."""
     if state.reauth_needed:
         return {"screen": "reauth"}
     if state.message:
         return {"screen": "message", "message": state.message}
+    paused = {"screen": "rate_limited", "until": iso(state.rate_limited_until)}
+    if state.rate_limit_clock(now):
+        return paused
     pb = state.playback
     if pb is None or pb.item is None:
         since = state.last_played_at
@@ -56,7 +67,7 @@ def showing(state: DisplayState, idle_after_s: float, now: float) -> dict[str, A
     if not pb.is_playing:
         since = state.last_played_at if state.last_played_at is not None else pb.observed_at
         if now - since >= idle_after_s:
-            return {"screen": "idle"}
+            return paused if state.rate_limited_until is not None else {"screen": "idle"}
     item = pb.item
     return {
         "screen": item.kind,
@@ -87,6 +98,7 @@ class RunStatus:
     next_poll_at: float | None = None
     token_expires_at: float | None = None
     authorized_at: float | None = None
+    token_save_error: str | None = None  # a refreshed token could not be saved: why
     stopped_at: float | None = None  # set when the service shuts down cleanly
 
     def to_json(self, state: DisplayState, idle_after_s: float, now: float) -> dict[str, Any]:
@@ -106,6 +118,13 @@ class RunStatus:
             "size": f"{self.size[0]}x{self.size[1]}",
             "showing": showing(state, idle_after_s, now),
             "offline": state.offline,
+            "rate_limited": state.rate_limited_until is not None,
+            "rate_limited_until": iso(state.rate_limited_until),
+            "rate_limit_reason": (
+                RATE_LIMIT_REASONS[state.rate_limit_quota]
+                if state.rate_limited_until is not None
+                else None
+            ),
             "reauth_needed": state.reauth_needed,
             "polls": self.polls,
             "api_errors": self.api_errors,
@@ -118,6 +137,7 @@ class RunStatus:
                 "authorized_at": iso(self.authorized_at),
                 "refresh_token_expires_about": iso(deadline),
                 "expiry_warning": deadline is not None and deadline - now < EXPIRY_WARNING_S,
+                "save_error": self.token_save_error,
             },
         }
 
@@ -190,3 +210,18 @@ def read_status(
     healthy = doc["running"] and not doc["reauth_needed"] and showing_doc.get("screen") != "message"
     doc["healthy"] = healthy
     return doc, healthy
+
+
+RATE_LIMIT_WORDS = {"quota": "developer quota spent", "too_many_requests": "too many requests"}
+
+
+def rate_limit_line(doc: Mapping[str, Any], now: float, tz: tzinfo | None = None) -> str | None:
+    """ "rate-limited by Spotify until 14:05 (developer quota spent)" in ``tz`` (None: local
+    time), or None when the status says no rate limit is running at ``now``."""
+    until = parse_iso(doc.get("rate_limited_until"))
+    if not doc.get("rate_limited") or until is None or until <= now:
+        return None
+    local = datetime.fromtimestamp(until_minute(until), tz)
+    when = f"{local:%H:%M}" if until - now < 20 * 3600 else f"{local:%Y-%m-%d %H:%M}"
+    reason = str(doc.get("rate_limit_reason") or "too_many_requests")
+    return f"rate-limited by Spotify until {when} ({RATE_LIMIT_WORDS.get(reason, reason)})"

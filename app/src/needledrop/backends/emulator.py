@@ -25,6 +25,7 @@ from PIL import Image
 from needledrop.backends import BackendError
 from needledrop.backends.rgbmatrix import build_options
 from needledrop.config import MatrixConfig
+from needledrop.files import write_atomic
 
 if TYPE_CHECKING:
     from needledrop.config import Config
@@ -98,7 +99,8 @@ def _listen_on(host: str) -> Iterator[None]:
 def write_emulator_config(state_dir: Path, settings: EmulatorSettings) -> Path:
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / CONFIG_NAME
-    path.write_text(json.dumps(settings.config_json(), indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(settings.config_json(), indent=2) + "\n"
+    write_atomic(path, text.encode("utf-8"), 0o644)
     return path
 
 

@@ -7,13 +7,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 from PIL import Image
 
 from needledrop.backends import BackendError
+from needledrop.files import write_atomic
 
 LATEST = "frame.png"
 
@@ -59,13 +59,8 @@ class PngBackend:
 
 
 def write_png_atomic(image: Image.Image, path: Path) -> None:
-    """Write ``image`` to ``path`` so readers see the old file or the new one, never a part."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, "PNG")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``image`` to ``path`` so readers see the old file or the new one, never a part
+    (files.write_atomic: encoded in memory first, fsync'ed, renamed)."""
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    write_atomic(path, buf.getvalue(), 0o644)

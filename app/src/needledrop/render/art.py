@@ -13,8 +13,6 @@ import concurrent.futures
 import hashlib
 import io
 import logging
-import os
-import tempfile
 import threading
 import urllib.parse
 import urllib.request
@@ -25,6 +23,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from needledrop.files import write_atomic
+
 log = logging.getLogger(__name__)
 
 MAX_ART_BYTES = 8 * 1024 * 1024
@@ -33,18 +33,6 @@ USER_AGENT = "needledrop (album art)"
 
 class ArtError(Exception):
     """The URL gave no usable image."""
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def fetch_bytes(url: str, timeout_s: float) -> bytes:
@@ -173,7 +161,7 @@ class ArtCache:
         if path is None:
             return
         try:
-            _atomic_write(path, data)
+            write_atomic(path, data, 0o644)
         except OSError as e:
             log.warning("cannot write %s: %s", path, e)
 

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from needledrop.render.art import ArtCache, placeholder_art
 from needledrop.render.font import BitmapFont, FontSet
 from needledrop.render.layout import Box, Layout, Slot, layout_for
-from needledrop.state import DisplayState, Item, Playback
+from needledrop.state import DisplayState, Item, Playback, until_minute
 
 if TYPE_CHECKING:
     from needledrop.config import Config, NightConfig
@@ -45,7 +45,9 @@ QUIET: Color = (90, 90, 90)  # ads
 AMBER: Color = (255, 170, 0)
 HINT: Color = (170, 170, 170)
 OFFLINE: Color = (230, 30, 30)
+PAUSED_CLOCK: Color = (170, 170, 170)  # the clock above the amber "Spotify paused until" mark
 
+PAUSED_FONTS = ("6x10", "5x8", "4x6")  # the "Spotify paused until" mark: largest that fits
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -113,7 +115,7 @@ class Scene:
     static_key: Hashable
     paint_static: Callable[[Image.Image], None]
     regions: tuple[Region, ...]
-    offline: bool
+    mark: Color | None  # a small square in the top-right corner: offline (red), rate-limited
     dim: int  # percent, 100 = full brightness
     epochs: dict[tuple[str, str], float] = field(default_factory=dict, compare=False)
 
@@ -122,7 +124,7 @@ class Scene:
         return (
             self.static_key,
             tuple((r.name, r.key) for r in self.regions),
-            self.offline,
+            self.mark,
             self.dim,
         )
 
@@ -214,8 +216,8 @@ class Renderer:
         else:
             work = self._compose(scene)
         out = work.copy()
-        if scene.offline:
-            self._draw_offline_mark(out)
+        if scene.mark is not None:
+            self._draw_mark(out, scene.mark)
         if scene.dim < 100:
             lut = self._dim_lut.get(scene.dim)
             if lut is None:
@@ -293,6 +295,7 @@ class Renderer:
         minute = local.hour * 60 + local.minute
         dim = self.settings.night_brightness if self.settings.is_night(minute) else 100
         epochs: dict[tuple[str, str], float] = {}
+        mark: Color | None = OFFLINE if state.offline else None
         if state.reauth_needed:
             static, paint, regions = self._reauth_scene()
         elif state.message:
@@ -300,13 +303,23 @@ class Renderer:
         else:
             pb = state.playback
             item = pb.item if pb is not None else None
-            if pb is None or item is None or self._idle(state, pb, now):
+            until = state.rate_limited_until
+            if until is not None and (
+                state.rate_limit_clock(now)
+                or pb is None
+                or item is None
+                or self._idle(state, pb, now)
+            ):
+                static, paint, regions = self._clock_scene(local, caption=None, until=until)
+            elif pb is None or item is None or self._idle(state, pb, now):
                 static, paint, regions = self._clock_scene(local, caption=None)
             elif item.kind == "ad":
                 static, paint, regions = self._clock_scene(local, caption="ad")
             else:
                 static, paint, regions = self._playing_scene(pb, item, now, epochs)
-        return Scene(static, paint, tuple(regions), state.offline, dim, epochs)
+                if until is not None:  # the item may still be playing; Spotify can't tell us
+                    mark = AMBER
+        return Scene(static, paint, tuple(regions), mark, dim, epochs)
 
     def _idle(self, state: DisplayState, pb: Playback, now: float) -> bool:
         if pb.is_playing:
@@ -433,33 +446,48 @@ class Renderer:
         for bx in (x0 + pad, x0 + pad + 2 * s):
             d.rectangle((bx, y0 + pad, bx + s - 1, y0 + pad + bh - 1), fill=TITLE)
 
-    def _draw_offline_mark(self, img: Image.Image) -> None:
+    def _draw_mark(self, img: Image.Image, color: Color) -> None:
         n = self.layout.mark
         x0 = self.width - n
         d = ImageDraw.Draw(img)
         d.rectangle((x0 - 1, 0, self.width - 1, n), fill=BLACK)
-        d.rectangle((x0, 0, self.width - 1, n - 1), fill=OFFLINE)
+        d.rectangle((x0, 0, self.width - 1, n - 1), fill=color)
+
+    def _hhmm(self, local: datetime) -> str:
+        if self.settings.clock_24h:
+            return f"{local.hour:02d}:{local.minute:02d}"
+        return f"{(local.hour - 1) % 12 + 1}:{local.minute:02d}"
 
     def _clock_scene(
-        self, local: datetime, caption: str | None
+        self, local: datetime, caption: str | None, until: float | None = None
     ) -> tuple[Hashable, Callable[[Image.Image], None], list[Region]]:
+        """The clock, with the date under it; or a caption ("ad") under a quiet clock; or,
+        with ``until``, the "Spotify paused until HH:MM" mark under it."""
         lay = self.layout
-        if self.settings.clock_24h:
-            hhmm = f"{local.hour:02d}:{local.minute:02d}"
-        else:
-            hhmm = f"{(local.hour - 1) % 12 + 1}:{local.minute:02d}"
+        hhmm = self._hhmm(local)
         clock_color, date_color = (QUIET, QUIET) if caption else (CLOCK, DATE)
         font = self.fonts[lay.clock_font]
         scale = lay.clock_scale
+        clock_h = font.height * scale
         small = self.fonts[lay.date_font] if lay.date_font else None
-        date = ""
-        if small is not None:
+        lines: tuple[str, ...] = ()
+        if until is not None:
+            paused = self.paused_mark(until)
+            if paused is not None:
+                small, lines = paused
+            clock_color, date_color = PAUSED_CLOCK, AMBER
+        elif small is not None and caption is not None:
+            lines = (caption,)
+        elif small is not None:
             day, month = DAYS[local.weekday()], MONTHS[local.month - 1]
+            date = ""
             for date in (f"{day} {local.day} {month}", f"{local.day} {month}", ""):
                 if self._width(small, date) <= self.width:
                     break
-        lines_h = font.height * scale + (small.height + 2 if small else 0)
+            lines = (date,)
+        lines_h = clock_h + (len(lines) * (small.height + 1) + 1 if small and lines else 0)
         top = max(0, (self.height - lines_h) // 2)
+        no_room = until is not None and not lines  # a panel too small for words: a mark only
 
         def paint(img: Image.Image) -> None:
             m = self._mask(font, hhmm)
@@ -467,14 +495,54 @@ class Renderer:
                 m = m.resize((m.width * scale, m.height * scale), Image.Resampling.NEAREST)
             img.paste(clock_color, ((self.width - m.width) // 2, top), m)
             if small is not None:
-                text = caption if caption else date
-                dm = self._mask(small, text)
-                y = top + font.height * scale + 2
-                img.paste(date_color, ((self.width - dm.width) // 2, y), dm)
+                for i, text in enumerate(lines):
+                    dm = self._mask(small, text)
+                    y = top + clock_h + 2 + i * (small.height + 1)
+                    img.paste(date_color, ((self.width - dm.width) // 2, y), dm)
+            if no_room:
+                self._draw_mark(img, AMBER)
 
         box = (0, 0, self.width, self.height)
-        key = (hhmm, date, caption)
-        return ("clock", caption), _paint_nothing, [Region("clock", box, key, paint)]
+        key = (hhmm, lines, caption)
+        return (
+            ("clock", caption, until is not None),
+            _paint_nothing,
+            [Region("clock", box, key, paint)],
+        )
+
+    def paused_mark(self, until: float) -> tuple[BitmapFont, tuple[str, ...]] | None:
+        """The font and lines of the "Spotify paused until HH:MM" mark under the clock while
+        Spotify rate-limits us until ``until`` (shown in the display's time zone, rounded up
+        to the minute). Chosen to fit this panel: "Spotify" kept if at all possible, then
+        "until" (not "to"), then the largest font, then the fewest lines. None if not even the
+        time fits (the screen then shows a corner mark)."""
+        hhmm = self._hhmm(self._local(until_minute(until)))
+        clock_h = self.fonts[self.layout.clock_font].height * self.layout.clock_scale
+        candidates = (
+            (f"Spotify paused until {hhmm}",),
+            ("Spotify paused", f"until {hhmm}"),
+            ("Spotify", f"paused until {hhmm}"),
+            ("Spotify", "paused until", hhmm),
+            ("Spotify", "paused", f"until {hhmm}"),
+            ("Spotify", "paused", f"to {hhmm}"),
+            ("paused until", hhmm),
+            ("paused", f"until {hhmm}"),
+            ("paused", "until", hhmm),
+            (f"until {hhmm}",),
+            (hhmm,),
+        )
+        best: tuple[tuple[bool, bool, int, int], BitmapFont, tuple[str, ...]] | None = None
+        for name in PAUSED_FONTS:
+            font = self.fonts[name]
+            for rank, lines in enumerate(candidates):
+                high = clock_h + 1 + len(lines) * (font.height + 1)  # as _clock_scene paints
+                if high > self.height or any(self._width(font, t) > self.width for t in lines):
+                    continue
+                words = " ".join(lines)
+                score = (words.startswith("Spotify"), "until" in words, font.height, -rank)
+                if best is None or score > best[0]:
+                    best = (score, font, lines)
+        return None if best is None else (best[1], best[2])
 
     def _text_screen(self, blocks: list[tuple[str, Color]]) -> Callable[[Image.Image], None]:
         """Paint word-wrapped blocks of text, centred, in the largest font where all fit."""
