@@ -55,6 +55,7 @@ lint: venv
 	ANSIBLE_VAULT_IDENTITY_LIST=fleet@inventory/example/vault-password.example ansible-lint --profile production
 	ruff check .
 	ruff format --check .
+	mypy
 
 pytest: venv
 	pytest -q

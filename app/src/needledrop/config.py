@@ -47,7 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 CONFIG_ENV = "NEEDLEDROP_CONFIG"
@@ -65,8 +65,11 @@ HARDWARE_MAPPINGS = (
 PANEL_TYPES = ("", "FM6126A", "FM6127")
 MULTIPLEXING_MAX = 22  # number of registered multiplex mappers (lib/multiplex-mappers.cc)
 PWM_BITS_MAX = 11  # Framebuffer::kBitPlanes
-BACKENDS = ("rgbmatrix", "emulator", "png")
-SOURCES = ("spotify", "demo")
+Backend = Literal["rgbmatrix", "emulator", "png"]
+Source = Literal["spotify", "demo"]
+BACKENDS: tuple[Backend, ...] = ("rgbmatrix", "emulator", "png")
+SOURCES: tuple[Source, ...] = ("spotify", "demo")
+_S = TypeVar("_S", bound=str)
 
 DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
 DEFAULT_API_URL = "https://api.spotify.com/v1/"
@@ -138,7 +141,7 @@ class MatrixConfig:
 class DisplayConfig:
     """Which backend draws the frames, and how often."""
 
-    backend: Literal["rgbmatrix", "emulator", "png"] = "rgbmatrix"
+    backend: Backend = "rgbmatrix"
     fps: int = 10  # frame rate while something animates (scrolling, progress)
     png_dir: Path = Path("/var/lib/needledrop/frames")  # png backend: where frames go
     emulator_host: str = "127.0.0.1"  # emulator backend: browser view bound here only
@@ -229,7 +232,7 @@ class PathsConfig:
 
 @dataclass(frozen=True)
 class Config:
-    source: Literal["spotify", "demo"] = "spotify"
+    source: Source = "spotify"
     matrix: MatrixConfig = field(default_factory=MatrixConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     layout: LayoutConfig = field(default_factory=LayoutConfig)
@@ -263,7 +266,7 @@ class _Section:
         self.used.add(k)
         return self.data.get(k)
 
-    def int(self, k: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
+    def integer(self, k: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
         v = self._get(k)
         if v is None:
             return default
@@ -273,7 +276,7 @@ class _Section:
             raise ConfigError(self.key(k), f"must be an integer{_range(lo, hi)}, not {v!r}")
         return v
 
-    def float(
+    def number(
         self, k: str, default: float, lo: float | None = None, hi: float | None = None
     ) -> float:
         v = self._get(k)
@@ -285,7 +288,7 @@ class _Section:
             raise ConfigError(self.key(k), f"must be a number{_range(lo, hi)}, not {v!r}")
         return float(v)
 
-    def bool(self, k: str, default: bool) -> bool:
+    def boolean(self, k: str, default: bool) -> bool:
         v = self._get(k)
         if v is None:
             return default
@@ -293,7 +296,7 @@ class _Section:
             raise ConfigError(self.key(k), f"must be true or false, not {v!r}")
         return v
 
-    def str(self, k: str, default: str) -> str:
+    def string(self, k: str, default: str) -> str:
         v = self._get(k)
         if v is None:
             return default
@@ -301,15 +304,16 @@ class _Section:
             raise ConfigError(self.key(k), f"must be a string, not {v!r}")
         return v
 
-    def choice(self, k: str, default: str, allowed: tuple[str, ...]) -> str:
-        v = self.str(k, default)
-        if v not in allowed:
-            shown = ", ".join(repr(a) for a in allowed)
-            raise ConfigError(self.key(k), f"must be one of {shown}, not {v!r}")
-        return v
+    def choice(self, k: str, default: _S, allowed: tuple[_S, ...]) -> _S:
+        v = self.string(k, default)
+        for a in allowed:
+            if a == v:
+                return a
+        shown = ", ".join(repr(a) for a in allowed)
+        raise ConfigError(self.key(k), f"must be one of {shown}, not {v!r}")
 
     def path(self, k: str, default: Path) -> Path:
-        v = self.str(k, str(default))
+        v = self.string(k, str(default))
         p = Path(v).expanduser()
         if not p.is_absolute():
             raise ConfigError(self.key(k), f"must be an absolute path, not {v!r}")
@@ -360,10 +364,10 @@ def _range(lo: float | None, hi: float | None) -> str:
 def _matrix(s: _Section) -> MatrixConfig:
     d = MatrixConfig()
     hw = s.choice("hardware_mapping", d.hardware_mapping, HARDWARE_MAPPINGS)
-    rows = s.int("rows", d.rows, 8, 64)
+    rows = s.integer("rows", d.rows, 8, 64)
     if rows % 2:
         raise ConfigError(s.key("rows"), f"must be an even integer from 8 to 64, not {rows}")
-    seq = s.str("led_rgb_sequence", d.led_rgb_sequence)
+    seq = s.string("led_rgb_sequence", d.led_rgb_sequence)
     if sorted(seq.upper()) != ["B", "G", "R"]:
         raise ConfigError(
             s.key("led_rgb_sequence"),
@@ -372,28 +376,28 @@ def _matrix(s: _Section) -> MatrixConfig:
     m = MatrixConfig(
         hardware_mapping=hw,
         rows=rows,
-        cols=s.int("cols", d.cols, 16, 1024),
-        chain_length=s.int("chain_length", d.chain_length, 1, 32),
-        parallel=s.int("parallel", d.parallel, 1, 6 if hw == "compute-module" else 3),
-        pwm_bits=s.int("pwm_bits", d.pwm_bits, 1, PWM_BITS_MAX),
-        pwm_lsb_nanoseconds=s.int("pwm_lsb_nanoseconds", d.pwm_lsb_nanoseconds, 50, 3000),
-        pwm_dither_bits=s.int("pwm_dither_bits", d.pwm_dither_bits, 0, 2),
-        brightness=s.int("brightness", d.brightness, 1, 100),
-        scan_mode=s.int("scan_mode", d.scan_mode, 0, 1),
-        multiplexing=s.int("multiplexing", d.multiplexing, 0, MULTIPLEXING_MAX),
-        row_address_type=s.int("row_address_type", d.row_address_type, 0, 5),
-        disable_hardware_pulsing=s.bool("disable_hardware_pulsing", d.disable_hardware_pulsing),
-        show_refresh_rate=s.bool("show_refresh_rate", d.show_refresh_rate),
-        inverse_colors=s.bool("inverse_colors", d.inverse_colors),
+        cols=s.integer("cols", d.cols, 16, 1024),
+        chain_length=s.integer("chain_length", d.chain_length, 1, 32),
+        parallel=s.integer("parallel", d.parallel, 1, 6 if hw == "compute-module" else 3),
+        pwm_bits=s.integer("pwm_bits", d.pwm_bits, 1, PWM_BITS_MAX),
+        pwm_lsb_nanoseconds=s.integer("pwm_lsb_nanoseconds", d.pwm_lsb_nanoseconds, 50, 3000),
+        pwm_dither_bits=s.integer("pwm_dither_bits", d.pwm_dither_bits, 0, 2),
+        brightness=s.integer("brightness", d.brightness, 1, 100),
+        scan_mode=s.integer("scan_mode", d.scan_mode, 0, 1),
+        multiplexing=s.integer("multiplexing", d.multiplexing, 0, MULTIPLEXING_MAX),
+        row_address_type=s.integer("row_address_type", d.row_address_type, 0, 5),
+        disable_hardware_pulsing=s.boolean("disable_hardware_pulsing", d.disable_hardware_pulsing),
+        show_refresh_rate=s.boolean("show_refresh_rate", d.show_refresh_rate),
+        inverse_colors=s.boolean("inverse_colors", d.inverse_colors),
         led_rgb_sequence=seq,
-        pixel_mapper_config=s.str("pixel_mapper_config", d.pixel_mapper_config),
+        pixel_mapper_config=s.string("pixel_mapper_config", d.pixel_mapper_config),
         panel_type=s.choice("panel_type", d.panel_type, PANEL_TYPES),
-        limit_refresh_rate_hz=s.int("limit_refresh_rate_hz", d.limit_refresh_rate_hz, 0, 10000),
-        gpio_slowdown=s.int("gpio_slowdown", d.gpio_slowdown, -1, 5),
-        rp1_rio=s.int("rp1_rio", d.rp1_rio, 0, 1),
-        drop_privileges=s.bool("drop_privileges", d.drop_privileges),
-        drop_priv_user=s.str("drop_priv_user", d.drop_priv_user),
-        drop_priv_group=s.str("drop_priv_group", d.drop_priv_group),
+        limit_refresh_rate_hz=s.integer("limit_refresh_rate_hz", d.limit_refresh_rate_hz, 0, 10000),
+        gpio_slowdown=s.integer("gpio_slowdown", d.gpio_slowdown, -1, 5),
+        rp1_rio=s.integer("rp1_rio", d.rp1_rio, 0, 1),
+        drop_privileges=s.boolean("drop_privileges", d.drop_privileges),
+        drop_priv_user=s.string("drop_priv_user", d.drop_priv_user),
+        drop_priv_group=s.string("drop_priv_group", d.drop_priv_group),
     )
     s.done()
     return m
@@ -401,18 +405,18 @@ def _matrix(s: _Section) -> MatrixConfig:
 
 def _display(s: _Section) -> DisplayConfig:
     d = DisplayConfig()
-    host = s.str("emulator_host", d.emulator_host)
+    host = s.string("emulator_host", d.emulator_host)
     if host not in ("127.0.0.1", "::1", "localhost"):
         raise ConfigError(
             s.key("emulator_host"),
             f"must be a loopback address such as 127.0.0.1, not {host!r}",
         )
     c = DisplayConfig(
-        backend=s.choice("backend", d.backend, BACKENDS),  # type: ignore[arg-type]
-        fps=s.int("fps", d.fps, 1, 60),
+        backend=s.choice("backend", d.backend, BACKENDS),
+        fps=s.integer("fps", d.fps, 1, 60),
         png_dir=s.path("png_dir", d.png_dir),
         emulator_host=host,
-        emulator_port=s.int("emulator_port", d.emulator_port, 1, 65535),
+        emulator_port=s.integer("emulator_port", d.emulator_port, 1, 65535),
     )
     s.done()
     return c
@@ -421,10 +425,10 @@ def _display(s: _Section) -> DisplayConfig:
 def _layout(s: _Section) -> LayoutConfig:
     d = LayoutConfig()
     c = LayoutConfig(
-        scroll_px_per_s=s.float("scroll_px_per_s", d.scroll_px_per_s, 0, 200),
-        show_progress=s.bool("show_progress", d.show_progress),
-        idle_after_s=s.float("idle_after_s", d.idle_after_s, 0),
-        clock_24h=s.bool("clock_24h", d.clock_24h),
+        scroll_px_per_s=s.number("scroll_px_per_s", d.scroll_px_per_s, 0, 200),
+        show_progress=s.boolean("show_progress", d.show_progress),
+        idle_after_s=s.number("idle_after_s", d.idle_after_s, 0),
+        clock_24h=s.boolean("clock_24h", d.clock_24h),
     )
     s.done()
     return c
@@ -433,10 +437,10 @@ def _layout(s: _Section) -> LayoutConfig:
 def _night(s: _Section) -> NightConfig:
     d = NightConfig()
     c = NightConfig(
-        enabled=s.bool("enabled", d.enabled),
+        enabled=s.boolean("enabled", d.enabled),
         start=s.clock("start", d.start),
         end=s.clock("end", d.end),
-        brightness=s.int("brightness", d.brightness, 1, 100),
+        brightness=s.integer("brightness", d.brightness, 1, 100),
     )
     s.done()
     return c
@@ -445,16 +449,16 @@ def _night(s: _Section) -> NightConfig:
 def _polling(s: _Section) -> PollingConfig:
     d = PollingConfig()
     c = PollingConfig(
-        skip_bound_s=s.float("skip_bound_s", d.skip_bound_s, 1, 120),
-        paused_s=s.float("paused_s", d.paused_s, 1, 3600),
-        idle_s=s.float("idle_s", d.idle_s, 1, 3600),
-        burst_s=s.float("burst_s", d.burst_s, 1, 120),
-        burst_window_s=s.float("burst_window_s", d.burst_window_s, 0, 3600),
-        end_margin_s=s.float("end_margin_s", d.end_margin_s, 0, 10),
-        request_timeout_s=s.float("request_timeout_s", d.request_timeout_s, 0.5, 60),
-        backoff_min_s=s.float("backoff_min_s", d.backoff_min_s, 0.1, 3600),
-        backoff_max_s=s.float("backoff_max_s", d.backoff_max_s, 1, 86400),
-        token_check_s=s.float("token_check_s", d.token_check_s, 1, 3600),
+        skip_bound_s=s.number("skip_bound_s", d.skip_bound_s, 1, 120),
+        paused_s=s.number("paused_s", d.paused_s, 1, 3600),
+        idle_s=s.number("idle_s", d.idle_s, 1, 3600),
+        burst_s=s.number("burst_s", d.burst_s, 1, 120),
+        burst_window_s=s.number("burst_window_s", d.burst_window_s, 0, 3600),
+        end_margin_s=s.number("end_margin_s", d.end_margin_s, 0, 10),
+        request_timeout_s=s.number("request_timeout_s", d.request_timeout_s, 0.5, 60),
+        backoff_min_s=s.number("backoff_min_s", d.backoff_min_s, 0.1, 3600),
+        backoff_max_s=s.number("backoff_max_s", d.backoff_max_s, 1, 86400),
+        token_check_s=s.number("token_check_s", d.token_check_s, 1, 3600),
     )
     if c.backoff_max_s < c.backoff_min_s:
         raise ConfigError(s.key("backoff_max_s"), "must be at least polling.backoff_min_s")
@@ -463,7 +467,7 @@ def _polling(s: _Section) -> PollingConfig:
 
 
 def _url(s: _Section, k: str, default: str) -> str:
-    v = s.str(k, default)
+    v = s.string(k, default)
     parts = urlsplit(v)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(s.key(k), f"must be an http(s) URL, not {v!r}")
@@ -519,7 +523,7 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     """Validate a parsed TOML document. Raises ConfigError naming the first bad key."""
     root = _Section("", dict(data))
     cfg = Config(
-        source=root.choice("source", "spotify", SOURCES),  # type: ignore[arg-type]
+        source=root.choice("source", "spotify", SOURCES),
         matrix=_matrix(root.section("matrix")),
         display=_display(root.section("display")),
         layout=_layout(root.section("layout")),

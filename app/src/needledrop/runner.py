@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from needledrop.config import Config
+from needledrop.files import write_json_atomic
 from needledrop.schedule import Failure, PollPlan, after_failure, after_success, item_key
 from needledrop.spotify import (
     CredentialsRejected,
@@ -37,7 +38,6 @@ from needledrop.status import (
     ReauthRecord,
     RunStatus,
     clear_reauth,
-    write_json_atomic,
     write_reauth,
 )
 
