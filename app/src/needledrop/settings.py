@@ -162,7 +162,7 @@ MATRIX: tuple[Setting, ...] = (
         "Columns of one panel.",
         16,
         1024,
-        origin=f"{OPTIONS_CC} (at least 16); at most 1024 by needledrop",
+        origin=f"{OPTIONS_CC}: at least 16; needledrop: at most 1024",
     ),
     Setting(
         "matrix",
@@ -172,7 +172,7 @@ MATRIX: tuple[Setting, ...] = (
         "Panels daisy-chained on one output.",
         1,
         32,
-        origin=f"{OPTIONS_CC} (at least 1); at most 32 by needledrop",
+        origin=f"{OPTIONS_CC}: at least 1; needledrop: at most 32",
     ),
     Setting(
         "matrix",
@@ -291,7 +291,7 @@ MATRIX: tuple[Setting, ...] = (
         "Cap the refresh rate (Hz) for steadier timing; 0 for no cap.",
         0,
         10000,
-        origin="needledrop (upstream treats < 1 as no cap)",
+        origin="needledrop; upstream: below 1 is no cap",
     ),
     Setting(
         "matrix",
