@@ -7,6 +7,7 @@ role's checks accept or refuse a value differently from the app's validation.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -214,3 +215,42 @@ def test_refusal_message_names_the_variable_and_the_limits(st):
     # The role's message is built from the same 'allowed' text as the app's.
     limits = _yaml(ROLE / "vars" / "main.yml")["rgb_matrix__panel_spec"][st.name]
     assert limits["allowed"] == st.allowed()
+
+
+def _inventory_panels() -> list[tuple[str, dict[str, Any]]]:
+    """Each host's rgb_matrix_<name> values in the shipped inventories, by app key."""
+    found = []
+    for path in (TOP / "inventory" / "example" / "host_vars").glob("*.yml"):
+        found.append((f"example/{path.stem}", _yaml(path)))
+    demo = _yaml(TOP / "inventory" / "demo" / "hosts.yml")
+    for name, hv in demo["all"]["children"]["displays"]["hosts"].items():
+        found.append((f"demo/{name}", hv))
+    names = {st.role_var: st.name for st in MATRIX}
+    panels = [(host, {names[k]: v for k, v in hv.items() if k in names}) for host, hv in found]
+    return [(host, panel) for host, panel in panels if panel]  # boards have no panel options
+
+
+@pytest.mark.parametrize(("host", "panel"), _inventory_panels(), ids=lambda x: str(x)[:30])
+def test_shipped_inventories_hold_panels_both_sides_accept(host, panel):
+    cfg = parse_config({"matrix": panel}, {})
+    assert all(getattr(cfg.matrix, k) == v for k, v in panel.items())
+    defaults = _yaml(ROLE / "defaults" / "main.yml")
+    spec = _yaml(ROLE / "vars" / "main.yml")["rgb_matrix__panel_spec"]
+    merged = {st.name: defaults[st.role_var] for st in MATRIX} | panel
+    assert _filter().rgb_matrix_panel_problems(merged, spec, {}) == []
+
+
+def test_documented_template_of_rgb_matrix_panel_gives_a_matrix_section_the_app_reads():
+    import tomllib
+
+    import jinja2
+
+    defaults = _yaml(ROLE / "defaults" / "main.yml")
+    panel = {st.name: defaults[st.role_var] for st in MATRIX} | {"rows": 64, "rp1_rio": 1}
+    doc = (TOP / "docs" / "panel.md").read_text()
+    template = doc.split("```jinja\n", 1)[1].split("```", 1)[0]
+    env = jinja2.Environment(keep_trailing_newline=True)
+    env.filters["to_json"] = json.dumps
+    text = env.from_string(template).render(rgb_matrix_panel=panel)
+    cfg = parse_config(tomllib.loads(text), {})
+    assert dataclasses.asdict(cfg.matrix) == panel
