@@ -151,6 +151,7 @@ def test_any_bytes_as_a_file_are_valid_or_one_sentence(cfg_path, raw):
         (b'[spotify]\napi_url = "http://[::1"\n', "spotify.api_url: must be an http(s) URL"),
         (b'[paths]\nstate_dir = "/var/\\u0000x"\n', "paths.state_dir: must be a path without NUL"),
         (b"matrix = 3\n", "matrix: must be a table ([matrix]), not 3"),
+        (b'[display]\n"a\\nb" = 1\n', 'display."a\\nb": is not a known key'),
     ],
 )
 def test_bad_files_are_one_sentence_naming_key_and_fix(cfg_path, text, says):

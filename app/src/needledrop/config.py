@@ -42,7 +42,9 @@ Example::
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -273,6 +275,9 @@ class Config:
 # --- parsing ------------------------------------------------------------------------------------
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 class _Section:
     """Reads typed values out of one TOML table and rejects keys nobody reads."""
 
@@ -284,7 +289,9 @@ class _Section:
         self.used: set[str] = set()
 
     def key(self, k: str) -> str:
-        return f"{self.name}.{k}" if self.name else k
+        """The dotted name of key ``k``, quoted as TOML quotes it when it is not a bare key."""
+        shown_k = k if _BARE_KEY.fullmatch(k) else json.dumps(k)
+        return f"{self.name}.{shown_k}" if self.name else shown_k
 
     def _get(self, k: str) -> Any:
         self.used.add(k)
