@@ -24,7 +24,7 @@ ifeq ($(ARCH),arm64)
 APT_PACKAGES += qemu-user-static binfmt-support
 endif
 
-.PHONY: help demo demo-down test lint pytest molecule deps venv image bench clean
+.PHONY: help demo demo-down test lint pytest molecule deps venv image bench clean panel-contract
 
 help:
 	@echo "make demo   - run site.yml against a virtual fleet of containers (inventory/demo)"
@@ -55,6 +55,12 @@ lint: venv
 	ANSIBLE_VAULT_IDENTITY_LIST=fleet@inventory/example/vault-password.example ansible-lint --profile production
 	ruff check .
 	ruff format --check .
+	mypy
+	python scripts/panel-contract.py --check
+
+# The rgb_matrix role's panel variables, rewritten from the app's definitions (docs/panel.md).
+panel-contract: venv
+	python scripts/panel-contract.py
 
 pytest: venv
 	pytest -q

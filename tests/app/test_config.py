@@ -120,7 +120,7 @@ def test_empty_config_takes_defaults():
         (
             {"matrix": {"led_rgb_sequence": "RGG"}},
             "matrix.led_rgb_sequence",
-            "R, G and B",
+            "'BGR'",
         ),
         ({"matrix": {"panel_type": "FM6128"}}, "matrix.panel_type", "'FM6127'"),
         (

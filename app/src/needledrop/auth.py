@@ -65,7 +65,7 @@ def parse_redirect(url: str) -> Redirect:
     return Redirect(code=one("code"), state=one("state"), error=one("error"))
 
 
-def wait_for_redirect(redirect_uri: str, ready: Callable[[], None], timeout_s: float) -> Redirect:
+def wait_for_redirect(redirect_uri: str, ready: Callable[[], object], timeout_s: float) -> Redirect:
     """Listen on the redirect URI's loopback address until the browser arrives there."""
     parts = urlsplit(redirect_uri)
     host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(cfg: Config, duration: float | None) -> int:
     from needledrop.backends import BackendError, open_backend
     from needledrop.render import Renderer
-    from needledrop.runner import Runner, remove_stale_temporaries_at_start
+    from needledrop.runner import Runner, Source, remove_stale_temporaries_at_start
 
     if cfg.source == "spotify":
         cfg.spotify.require_credentials()
@@ -83,6 +83,7 @@ def cmd_run(cfg: Config, duration: float | None) -> int:
         backend = open_backend(cfg)
     except BackendError as e:
         raise UserError(str(e)) from None
+    source: Source
     source_close = None
     renderer: Renderer | None = None
     try:

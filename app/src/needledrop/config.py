@@ -41,7 +41,10 @@ Example::
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,23 +53,12 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from needledrop.settings import PARALLEL_MAX, SETTINGS, Setting, shown
+
 CONFIG_ENV = "NEEDLEDROP_CONFIG"
 
-# The hardware mappings compiled into rpi-rgb-led-matrix (lib/hardware-mapping.c).
-HARDWARE_MAPPINGS = (
-    "regular",
-    "adafruit-hat",
-    "adafruit-hat-pwm",
-    "regular-pi1",
-    "classic",
-    "classic-pi1",
-    "compute-module",
-)
-PANEL_TYPES = ("", "FM6126A", "FM6127")
-MULTIPLEXING_MAX = 22  # number of registered multiplex mappers (lib/multiplex-mappers.cc)
-PWM_BITS_MAX = 11  # Framebuffer::kBitPlanes
-BACKENDS = ("rgbmatrix", "emulator", "png")
-SOURCES = ("spotify", "demo")
+Backend = Literal["rgbmatrix", "emulator", "png"]
+Source = Literal["spotify", "demo"]
 
 DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
 DEFAULT_API_URL = "https://api.spotify.com/v1/"
@@ -109,36 +101,73 @@ class MatrixConfig:
     gpio_slowdown: int = 1
     rp1_rio: int = 0
     drop_privileges: bool = True
-    drop_priv_user: str = "daemon"
-    drop_priv_group: str = "daemon"
+    drop_priv_user: str = "needledrop"
+    drop_priv_group: str = "needledrop"
 
     @property
     def size(self) -> tuple[int, int]:
-        """The canvas size (width, height) the app draws, after the pixel mappers.
+        """The canvas size (width, height) the app draws, after the pixel mappers."""
+        return mapped_size(self)
 
-        Follows the size mapping of upstream's U-mapper, V-mapper and Rotate; other mappers
-        keep the size.
-        """
-        width, height = self.cols * self.chain_length, self.rows * self.parallel
-        for mapper in filter(None, (m.strip() for m in self.pixel_mapper_config.split(";"))):
-            name, _, arg = mapper.partition(":")
-            if name == "U-mapper":  # lib/pixel-mapper.cc UArrangementMapper
-                width, height = (width // 64) * 32, height * 2
-            elif name == "V-mapper":  # VerticalMapper
-                width, height = (
-                    width * self.parallel // self.chain_length,
-                    height * self.chain_length // self.parallel,
-                )
-            elif name == "Rotate" and arg.strip() in ("90", "270"):
+
+def mapped_size(m: MatrixConfig) -> tuple[int, int]:
+    """The canvas size after ``m.pixel_mapper_config``, or ValueError saying what is wrong.
+
+    Follows the size mapping and parameter checks of upstream's mappers (lib/pixel-mapper.cc:
+    Rotate, Mirror, U-mapper, V-mapper, StackToRow, Remap); a chain that leaves no pixel, or a
+    mapper upstream would refuse, is an error here rather than a crash at start.
+    """
+    width, height = m.cols * m.chain_length, m.rows * m.parallel
+    for mapper in filter(None, (p.strip() for p in m.pixel_mapper_config.split(";"))):
+        name, _, arg = (x.strip() for x in mapper.partition(":"))
+        if name == "Rotate":
+            try:
+                angle = int(arg or "0")
+            except ValueError:
+                raise ValueError(f"Rotate takes a multiple of 90 degrees, not {arg!r}") from None
+            if angle % 90:
+                raise ValueError(f"Rotate takes a multiple of 90 degrees, not {angle}")
+            if angle % 180:
                 width, height = height, width
-        return width, height
+        elif name == "Mirror":
+            if arg.upper() not in ("H", "V"):
+                raise ValueError(f"Mirror takes H or V, not {arg!r}")
+        elif name == "U-mapper":
+            if m.chain_length < 2 or m.chain_length % 2:
+                raise ValueError("U-mapper needs an even chain_length of at least 2")
+            width, height = (width // 64) * 32, height * 2
+        elif name == "V-mapper":
+            if arg and arg.upper() != "Z":
+                raise ValueError(f"V-mapper takes nothing or Z, not {arg!r}")
+            width, height = (
+                width * m.parallel // m.chain_length,
+                height * m.chain_length // m.parallel,
+            )
+        elif name == "StackToRow":
+            width, height = width * m.parallel, height // m.parallel
+        elif name == "Remap":
+            w, _, rest = arg.partition(",")
+            h = rest.partition("|")[0]
+            if not (w.strip().isdigit() and h.strip().isdigit()):
+                raise ValueError(f"Remap starts with WIDTH,HEIGHT|, not {arg!r}")
+            width, height = int(w), int(h)
+        else:
+            known = "Rotate, Mirror, U-mapper, V-mapper, StackToRow, Remap"
+            raise ValueError(f"has an unknown mapper {name!r} (known: {known})")
+        if width < 1 or height < 1:
+            raise ValueError(
+                f"maps the {m.cols * m.chain_length}x{m.rows * m.parallel} panel to "
+                f"{width}x{height} pixels at {name!r}; check the mappers against "
+                "cols, chain_length and parallel"
+            )
+    return width, height
 
 
 @dataclass(frozen=True)
 class DisplayConfig:
     """Which backend draws the frames, and how often."""
 
-    backend: Literal["rgbmatrix", "emulator", "png"] = "rgbmatrix"
+    backend: Backend = "rgbmatrix"
     fps: int = 10  # frame rate while something animates (scrolling, progress)
     png_dir: Path = Path("/var/lib/needledrop/frames")  # png backend: where frames go
     emulator_host: str = "127.0.0.1"  # emulator backend: browser view bound here only
@@ -229,7 +258,7 @@ class PathsConfig:
 
 @dataclass(frozen=True)
 class Config:
-    source: Literal["spotify", "demo"] = "spotify"
+    source: Source = "spotify"
     matrix: MatrixConfig = field(default_factory=MatrixConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     layout: LayoutConfig = field(default_factory=LayoutConfig)
@@ -246,73 +275,60 @@ class Config:
 # --- parsing ------------------------------------------------------------------------------------
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 class _Section:
     """Reads typed values out of one TOML table and rejects keys nobody reads."""
 
     def __init__(self, name: str, data: Any) -> None:
         if not isinstance(data, dict):
-            raise ConfigError(name, "must be a table")
+            raise ConfigError(name, f"must be a table ([{name}]), not {shown(data)}")
         self.name = name
         self.data: dict[str, Any] = data
         self.used: set[str] = set()
 
     def key(self, k: str) -> str:
-        return f"{self.name}.{k}" if self.name else k
+        """The dotted name of key ``k``, quoted as TOML quotes it when it is not a bare key."""
+        shown_k = k if _BARE_KEY.fullmatch(k) else json.dumps(k)
+        return f"{self.name}.{shown_k}" if self.name else shown_k
 
     def _get(self, k: str) -> Any:
         self.used.add(k)
         return self.data.get(k)
 
-    def int(self, k: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
-        v = self._get(k)
-        if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(self.key(k), f"must be an integer{_range(lo, hi)}, not {v!r}")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ConfigError(self.key(k), f"must be an integer{_range(lo, hi)}, not {v!r}")
-        return v
+    def settings(self) -> dict[str, Any]:
+        """Every defined setting of this section (settings.py), checked, by name."""
+        values: dict[str, Any] = {}
+        for st in SETTINGS:
+            if st.section == self.name:
+                values[st.name] = self.setting(st)
+        return values
 
-    def float(
-        self, k: str, default: float, lo: float | None = None, hi: float | None = None
-    ) -> float:
-        v = self._get(k)
+    def setting(self, st: Setting) -> Any:
+        v = self._get(st.name)
         if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise ConfigError(self.key(k), f"must be a number{_range(lo, hi)}, not {v!r}")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ConfigError(self.key(k), f"must be a number{_range(lo, hi)}, not {v!r}")
-        return float(v)
+            return st.default
+        try:
+            return st.check(v)
+        except ValueError as e:
+            raise ConfigError(self.key(st.name), str(e)) from None
 
-    def bool(self, k: str, default: bool) -> bool:
-        v = self._get(k)
-        if v is None:
-            return default
-        if not isinstance(v, bool):
-            raise ConfigError(self.key(k), f"must be true or false, not {v!r}")
-        return v
-
-    def str(self, k: str, default: str) -> str:
+    def string(self, k: str, default: str) -> str:
         v = self._get(k)
         if v is None:
             return default
         if not isinstance(v, str):
-            raise ConfigError(self.key(k), f"must be a string, not {v!r}")
-        return v
-
-    def choice(self, k: str, default: str, allowed: tuple[str, ...]) -> str:
-        v = self.str(k, default)
-        if v not in allowed:
-            shown = ", ".join(repr(a) for a in allowed)
-            raise ConfigError(self.key(k), f"must be one of {shown}, not {v!r}")
+            raise ConfigError(self.key(k), f"must be a string, not {shown(v)}")
         return v
 
     def path(self, k: str, default: Path) -> Path:
-        v = self.str(k, str(default))
-        p = Path(v).expanduser()
+        v = self.string(k, str(default))
+        if "\0" in v:
+            raise ConfigError(self.key(k), "must be a path without NUL characters")
+        p = Path(v).expanduser() if v.startswith("~") else Path(v)
         if not p.is_absolute():
-            raise ConfigError(self.key(k), f"must be an absolute path, not {v!r}")
+            raise ConfigError(self.key(k), f"must be an absolute path, not {shown(v)}")
         return p
 
     def clock(self, k: str, default: dtime) -> dtime:
@@ -326,14 +342,14 @@ class _Section:
                 return dtime.fromisoformat(v)
             except ValueError:
                 pass
-        raise ConfigError(self.key(k), f'must be a time of day such as "22:30", not {v!r}')
+        raise ConfigError(self.key(k), f'must be a time of day such as "22:30", not {shown(v)}')
 
     def strings(self, k: str) -> tuple[str, ...]:
         v = self._get(k)
         if v is None:
             return ()
         if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
-            raise ConfigError(self.key(k), f"must be a list of strings, not {v!r}")
+            raise ConfigError(self.key(k), f"must be a list of strings, not {shown(v)}")
         return tuple(v)
 
     def section(self, k: str) -> _Section:
@@ -343,142 +359,95 @@ class _Section:
     def done(self) -> None:
         unknown = sorted(set(self.data) - self.used)
         if unknown:
+            name = unknown[0]
+            close = difflib.get_close_matches(name, sorted(self.used), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "remove it"
             allowed = ", ".join(sorted(self.used))
-            raise ConfigError(self.key(unknown[0]), f"is not a known key (known here: {allowed})")
-
-
-def _range(lo: float | None, hi: float | None) -> str:
-    if lo is not None and hi is not None:
-        return f" from {lo} to {hi}"
-    if lo is not None:
-        return f" of at least {lo}"
-    if hi is not None:
-        return f" of at most {hi}"
-    return ""
+            raise ConfigError(self.key(name), f"is not a known key; {hint} (known here: {allowed})")
 
 
 def _matrix(s: _Section) -> MatrixConfig:
-    d = MatrixConfig()
-    hw = s.choice("hardware_mapping", d.hardware_mapping, HARDWARE_MAPPINGS)
-    rows = s.int("rows", d.rows, 8, 64)
-    if rows % 2:
-        raise ConfigError(s.key("rows"), f"must be an even integer from 8 to 64, not {rows}")
-    seq = s.str("led_rgb_sequence", d.led_rgb_sequence)
-    if sorted(seq.upper()) != ["B", "G", "R"]:
+    m = MatrixConfig(**s.settings())
+    if m.parallel > PARALLEL_MAX and m.hardware_mapping != "compute-module":
         raise ConfigError(
-            s.key("led_rgb_sequence"),
-            f"must be the letters R, G and B in some order, not {seq!r}",
+            s.key("parallel"),
+            f"must be from 1 to {PARALLEL_MAX} unless hardware_mapping is 'compute-module', "
+            f"not {m.parallel}",
         )
-    m = MatrixConfig(
-        hardware_mapping=hw,
-        rows=rows,
-        cols=s.int("cols", d.cols, 16, 1024),
-        chain_length=s.int("chain_length", d.chain_length, 1, 32),
-        parallel=s.int("parallel", d.parallel, 1, 6 if hw == "compute-module" else 3),
-        pwm_bits=s.int("pwm_bits", d.pwm_bits, 1, PWM_BITS_MAX),
-        pwm_lsb_nanoseconds=s.int("pwm_lsb_nanoseconds", d.pwm_lsb_nanoseconds, 50, 3000),
-        pwm_dither_bits=s.int("pwm_dither_bits", d.pwm_dither_bits, 0, 2),
-        brightness=s.int("brightness", d.brightness, 1, 100),
-        scan_mode=s.int("scan_mode", d.scan_mode, 0, 1),
-        multiplexing=s.int("multiplexing", d.multiplexing, 0, MULTIPLEXING_MAX),
-        row_address_type=s.int("row_address_type", d.row_address_type, 0, 5),
-        disable_hardware_pulsing=s.bool("disable_hardware_pulsing", d.disable_hardware_pulsing),
-        show_refresh_rate=s.bool("show_refresh_rate", d.show_refresh_rate),
-        inverse_colors=s.bool("inverse_colors", d.inverse_colors),
-        led_rgb_sequence=seq,
-        pixel_mapper_config=s.str("pixel_mapper_config", d.pixel_mapper_config),
-        panel_type=s.choice("panel_type", d.panel_type, PANEL_TYPES),
-        limit_refresh_rate_hz=s.int("limit_refresh_rate_hz", d.limit_refresh_rate_hz, 0, 10000),
-        gpio_slowdown=s.int("gpio_slowdown", d.gpio_slowdown, -1, 5),
-        rp1_rio=s.int("rp1_rio", d.rp1_rio, 0, 1),
-        drop_privileges=s.bool("drop_privileges", d.drop_privileges),
-        drop_priv_user=s.str("drop_priv_user", d.drop_priv_user),
-        drop_priv_group=s.str("drop_priv_group", d.drop_priv_group),
-    )
+    try:
+        mapped_size(m)
+    except ValueError as e:
+        raise ConfigError(s.key("pixel_mapper_config"), str(e)) from None
     s.done()
     return m
 
 
 def _display(s: _Section) -> DisplayConfig:
     d = DisplayConfig()
-    host = s.str("emulator_host", d.emulator_host)
+    host = s.string("emulator_host", d.emulator_host)
     if host not in ("127.0.0.1", "::1", "localhost"):
         raise ConfigError(
             s.key("emulator_host"),
-            f"must be a loopback address such as 127.0.0.1, not {host!r}",
+            f"must be a loopback address such as 127.0.0.1, not {shown(host)}",
         )
     c = DisplayConfig(
-        backend=s.choice("backend", d.backend, BACKENDS),  # type: ignore[arg-type]
-        fps=s.int("fps", d.fps, 1, 60),
         png_dir=s.path("png_dir", d.png_dir),
         emulator_host=host,
-        emulator_port=s.int("emulator_port", d.emulator_port, 1, 65535),
+        **s.settings(),
     )
     s.done()
     return c
 
 
 def _layout(s: _Section) -> LayoutConfig:
-    d = LayoutConfig()
-    c = LayoutConfig(
-        scroll_px_per_s=s.float("scroll_px_per_s", d.scroll_px_per_s, 0, 200),
-        show_progress=s.bool("show_progress", d.show_progress),
-        idle_after_s=s.float("idle_after_s", d.idle_after_s, 0),
-        clock_24h=s.bool("clock_24h", d.clock_24h),
-    )
+    c = LayoutConfig(**s.settings())
     s.done()
     return c
 
 
 def _night(s: _Section) -> NightConfig:
     d = NightConfig()
-    c = NightConfig(
-        enabled=s.bool("enabled", d.enabled),
-        start=s.clock("start", d.start),
-        end=s.clock("end", d.end),
-        brightness=s.int("brightness", d.brightness, 1, 100),
-    )
+    c = NightConfig(start=s.clock("start", d.start), end=s.clock("end", d.end), **s.settings())
     s.done()
     return c
 
 
 def _polling(s: _Section) -> PollingConfig:
-    d = PollingConfig()
-    c = PollingConfig(
-        skip_bound_s=s.float("skip_bound_s", d.skip_bound_s, 1, 120),
-        paused_s=s.float("paused_s", d.paused_s, 1, 3600),
-        idle_s=s.float("idle_s", d.idle_s, 1, 3600),
-        burst_s=s.float("burst_s", d.burst_s, 1, 120),
-        burst_window_s=s.float("burst_window_s", d.burst_window_s, 0, 3600),
-        end_margin_s=s.float("end_margin_s", d.end_margin_s, 0, 10),
-        request_timeout_s=s.float("request_timeout_s", d.request_timeout_s, 0.5, 60),
-        backoff_min_s=s.float("backoff_min_s", d.backoff_min_s, 0.1, 3600),
-        backoff_max_s=s.float("backoff_max_s", d.backoff_max_s, 1, 86400),
-        token_check_s=s.float("token_check_s", d.token_check_s, 1, 3600),
-    )
+    c = PollingConfig(**s.settings())
     if c.backoff_max_s < c.backoff_min_s:
-        raise ConfigError(s.key("backoff_max_s"), "must be at least polling.backoff_min_s")
+        raise ConfigError(
+            s.key("backoff_max_s"),
+            f"must be at least polling.backoff_min_s ({c.backoff_min_s}), not {c.backoff_max_s}",
+        )
     s.done()
     return c
 
 
 def _url(s: _Section, k: str, default: str) -> str:
-    v = s.str(k, default)
-    parts = urlsplit(v)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(s.key(k), f"must be an http(s) URL, not {v!r}")
+    v = s.string(k, default)
+    try:
+        parts = urlsplit(v)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a bad port or IPv6 literal
+        ok = False
+    if not ok:
+        raise ConfigError(s.key(k), f"must be an http(s) URL, not {shown(v)}")
     return v
 
 
 def redirect_uri_problem(uri: str) -> str | None:
     """Why Spotify would reject this redirect URI for a loopback sign-in, or None if fine."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:  # a bad port or IPv6 literal
+        return f"must be a URL such as http://127.0.0.1:8888/callback, not {uri!r}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"must be a URL such as http://127.0.0.1:8888/callback, not {uri!r}"
     if parts.hostname == "localhost":
         return (
             "must not use 'localhost' (Spotify rejects it since November 2025); "
-            f"use http://127.0.0.1:{parts.port or 8888}{parts.path or '/callback'}"
+            f"use http://127.0.0.1:{port or 8888}{parts.path or '/callback'}"
         )
     if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "::1"):
         return f"must be https unless it is a loopback address, not {uri!r}"
@@ -515,11 +484,14 @@ def _paths(s: _Section) -> PathsConfig:
     return c
 
 
+_SOURCE = next(st for st in SETTINGS if st.key == "source")
+
+
 def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     """Validate a parsed TOML document. Raises ConfigError naming the first bad key."""
     root = _Section("", dict(data))
     cfg = Config(
-        source=root.choice("source", "spotify", SOURCES),  # type: ignore[arg-type]
+        source=root.setting(_SOURCE),
         matrix=_matrix(root.section("matrix")),
         display=_display(root.section("display")),
         layout=_layout(root.section("layout")),
@@ -540,11 +512,26 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
             raise ConfigError("--config", f"no config file given (use --config or ${CONFIG_ENV})")
         path = Path(env[CONFIG_ENV])
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as e:
         raise ConfigError("--config", f"cannot read {path}: {e.strerror or e}") from None
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            "--config",
+            f"{path} is not UTF-8 text (byte {raw[e.start]:#04x} on line {line}); save it as UTF-8",
+        ) from None
+    try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError("--config", f"{path} is not valid TOML ({e})") from None
+        why = str(e).replace("\n", " ")
+        raise ConfigError("--config", f"{path} is not valid TOML ({why})") from None
+    except RecursionError:
+        raise ConfigError(
+            "--config", f"{path} nests arrays or tables too deeply; flatten them"
+        ) from None
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
+        raise ConfigError("--config", f"{path} has a value Python cannot read ({e})") from None
     return parse_config(data, env)

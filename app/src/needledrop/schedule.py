@@ -101,7 +101,7 @@ def after_success(cfg: PollingConfig, plan: PollPlan, pb: Playback | None, now: 
 
 def backoff(cfg: PollingConfig, failures: int, rng: random.Random) -> float:
     """Exponential backoff with equal jitter: half fixed, half random."""
-    base = min(cfg.backoff_max_s, cfg.backoff_min_s * 2 ** max(0, failures - 1))
+    base = min(cfg.backoff_max_s, cfg.backoff_min_s * 2.0 ** max(0, failures - 1))
     return base / 2 + rng.uniform(0, base / 2)
 
 

@@ -49,7 +49,7 @@ def fetch_bytes(url: str, timeout_s: float) -> bytes:
         if scheme in ("http", "https", "data"):
             req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
             with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-                data = resp.read(MAX_ART_BYTES + 1)
+                data: bytes = resp.read(MAX_ART_BYTES + 1)
             if len(data) > MAX_ART_BYTES:
                 raise ArtError(f"{_short(url)}: larger than {MAX_ART_BYTES} bytes")
             return data
@@ -67,7 +67,7 @@ def _short(url: str) -> str:
 def decode_square(data: bytes, size: int) -> Image.Image:
     """Decode image bytes into an RGB ``size``×``size`` square: centre-cropped, Lanczos."""
     try:
-        img = Image.open(io.BytesIO(data))
+        img: Image.Image = Image.open(io.BytesIO(data))
         img.draft("RGB", (size * 2, size * 2))  # JPEG: decode at a reduced scale, much faster
         img.load()
     except (OSError, ValueError, Image.DecompressionBombError) as e:

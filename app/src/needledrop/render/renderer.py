@@ -74,7 +74,8 @@ class RenderSettings:
             show_progress=lay.show_progress,
             idle_after_s=lay.idle_after_s,
             clock_24h=lay.clock_24h,
-            **_night_fields(cfg.night),
+            night_start_end=_night_window(cfg.night),
+            night_brightness=cfg.night.brightness if cfg.night.enabled else 100,
         )
 
     def is_night(self, minute_of_day: int) -> bool:
@@ -88,16 +89,14 @@ class RenderSettings:
         return minute_of_day >= start or minute_of_day < end
 
 
-def _night_fields(night: NightConfig) -> dict[str, object]:
+def _night_window(night: NightConfig) -> tuple[int, int] | None:
+    """The night window in minutes after midnight, or None when night dimming is off."""
     if not night.enabled:
-        return {}
-    return {
-        "night_start_end": (
-            night.start.hour * 60 + night.start.minute,
-            night.end.hour * 60 + night.end.minute,
-        ),
-        "night_brightness": night.brightness,
-    }
+        return None
+    return (
+        night.start.hour * 60 + night.start.minute,
+        night.end.hour * 60 + night.end.minute,
+    )
 
 
 @dataclass(frozen=True)
