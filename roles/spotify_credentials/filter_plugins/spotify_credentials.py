@@ -81,7 +81,9 @@ def parse_authorized_at(value: Any, now: float) -> int | str:
         try:
             when = datetime.fromisoformat(text)
         except ValueError:
-            return f"is not a date ({value!r}); write the sign-in date as 2026-11-29 or epoch seconds"
+            return (
+                f"is not a date ({value!r}); write the sign-in date as 2026-11-29 or epoch seconds"
+            )
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
     else:
@@ -124,7 +126,10 @@ def parse_token(value: Any) -> dict[str, Any] | str:
             "'needledrop auth' and put the new .cache into the vault"
         )
     if missing:
-        return f"lacks {', '.join(missing)}; put the whole .cache file from 'needledrop auth' into the vault"
+        return (
+            f"lacks {', '.join(missing)}; "
+            "put the whole .cache file from 'needledrop auth' into the vault"
+        )
     if not isinstance(token["refresh_token"], str):
         return "has a refresh_token that is not a string; put the .cache file in unchanged"
     return token
@@ -162,7 +167,11 @@ def spotify_credentials_account(
     entry = accounts[name]
     where = f"{var}.{name}"
     if not isinstance(entry, Mapping):
-        return {"problems": [f"{where} must be a dict with client_id, client_secret, token, authorized_at"]}
+        return {
+            "problems": [
+                f"{where} must be a dict with client_id, client_secret, token, authorized_at"
+            ]
+        }
     problems: list[str] = []
     values: dict[str, Any] = {}
     for key in ("client_id", "client_secret", "redirect_uri", "token", "authorized_at"):
@@ -180,9 +189,14 @@ def spotify_credentials_account(
         if v is Missing:
             continue
         if not isinstance(v, str) or not v:
-            problems.append(f"{where}.{key} is missing: copy it from the app's Spotify dashboard into the vault")
+            problems.append(
+                f"{where}.{key} is missing: copy it from the app's Spotify dashboard into the vault"
+            )
         elif not ENV_SAFE.match(v):
-            problems.append(f"{where}.{key} holds blanks, quotes, backslashes or $: copy it again from the Spotify dashboard")
+            problems.append(
+                f"{where}.{key} holds blanks, quotes, backslashes or $: "
+                "copy it again from the Spotify dashboard"
+            )
     redirect = values["redirect_uri"]
     if redirect is not Missing:
         redirect = DEFAULT_REDIRECT if redirect in (None, "") else redirect
