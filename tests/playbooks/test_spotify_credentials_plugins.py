@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import pwd
+import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -301,3 +302,32 @@ def test_module_keeps_a_refreshed_token_and_fixes_only_the_mode(tmp_path: Path) 
     assert (path.stat().st_mode & 0o7777) == 0o600
     again = run_module(tmp_path, path=str(path), token=json.dumps(vault_token))
     assert not again["changed"]
+
+
+# --- the example inventory --------------------------------------------------------------------
+
+
+def test_example_displays_each_name_an_account_that_passes_the_checks() -> None:
+    top = ROLE.parents[1]
+    example = top / "inventory" / "example"
+    shown = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "displays", "-i", str(example / "hosts.yml")]
+        + ["--vault-id", f"fleet@{example / 'vault-password.example'}"]
+        + ["-m", "ansible.builtin.debug", "-a"]
+        + [
+            "msg='ACCOUNT {{ inventory_hostname }} {{ r.name }} {{ r.problems | length }}'",
+            "-e",
+            "r={{ spotify_accounts | spotify_credentials_account(spotify_account) }}",
+        ],
+        cwd=top,
+        env={
+            **os.environ,
+            "ANSIBLE_CONFIG": str(top / "ansible.cfg"),
+            "ANSIBLE_FILTER_PLUGINS": str(ROLE / "filter_plugins"),
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    found = set(re.findall(r"ACCOUNT (\S+) (\S+) (\d+)", shown.stdout))
+    assert found == {("kitchen", "home", "0"), ("hall", "studio", "0")}
