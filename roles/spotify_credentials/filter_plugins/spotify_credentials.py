@@ -114,7 +114,7 @@ def parse_token(value: Any) -> dict[str, Any] | str:
             where = f"line {e.lineno} column {e.colno}" if hasattr(e, "lineno") else "?"
             return (
                 f"is not valid JSON ({type(e).__name__} at {where}); put the whole .cache file "
-                "written by 'needledrop auth' into the vault with scripts/vault-spotify-token"
+                "written by 'needledrop auth' into the vault with scripts/vault_spotify_token.py"
             )
     if not isinstance(value, Mapping):
         return "must be the spotipy .cache JSON object written by 'needledrop auth'"
@@ -180,7 +180,7 @@ def spotify_credentials_account(
         except Missing as m:
             problems.append(
                 f"{where}.{key} uses {m}, which is undefined: add {m} to the vault "
-                "(ansible-vault edit, or scripts/vault-spotify-token for the token) and pass "
+                "(ansible-vault edit, or scripts/vault_spotify_token.py for the token) and pass "
                 "its vault id (--vault-id fleet@prompt)"
             )
             values[key] = Missing
@@ -208,7 +208,7 @@ def spotify_credentials_account(
         if token in (None, ""):
             problems.append(
                 f"{where}.token is missing: sign in with 'needledrop auth' and store the .cache "
-                "with scripts/vault-spotify-token"
+                "with scripts/vault_spotify_token.py"
             )
         else:
             token = parse_token(token)
