@@ -21,6 +21,7 @@ SECOND = {
     **FIRST,
     "vault_spotify_home_client_secret": "canarysecret2Bv5Nc4y",
     "vault_spotify_home_token": token_json("canaryaccessTe63Gu", "canaryrefreshYx94Ps"),
+    "vault_spotify_home_authorized_at": "2026-11-20T08:00:00Z",
 }
 SECRETS = [
     "canaryid0c4e1f2a9b7d",

@@ -210,16 +210,29 @@ def test_a_token_the_app_refreshed_is_kept(acc: str, exp: int) -> None:
 
 
 @given(
-    acc=access, exp=expiry, other=st.text(min_size=1, max_size=30).filter(lambda r: r != "ref-1")
+    acc=access,
+    exp=expiry,
+    other=st.text(min_size=1, max_size=30).filter(lambda r: r != "ref-1"),
+    signed=st.one_of(st.none(), st.integers(min_value=0, max_value=2_000_000_000)),
 )
 def test_another_authorisation_in_the_vault_replaces_the_host_copy(
-    acc: str, exp: int, other: str
+    acc: str, exp: int, other: str, signed: int | None
 ) -> None:
+    assume(signed != vault_token["authorized_at"])
     host = {**vault_token, "access_token": acc, "expires_at": exp, "refresh_token": other}
+    host["authorized_at"] = signed
     action, new, reason = M.decide(host, None, vault_token, False)
     assert action == "write" and new == vault_token and "another authorisation" in reason
     forced = M.decide({**vault_token, "access_token": acc}, None, vault_token, True)
     assert forced[0] == "write" and forced[1] == vault_token and "forced" in forced[2]
+
+
+@given(acc=access, exp=expiry, rotated=st.text(min_size=1, max_size=30))
+def test_a_refresh_token_the_app_got_on_refresh_is_kept(acc: str, exp: int, rotated: str) -> None:
+    """Same sign-in time, another refresh token: Spotify rotated it; the host's is live."""
+    host = {**vault_token, "access_token": acc, "expires_at": exp, "refresh_token": rotated}
+    action, new, reason = M.decide(host, None, vault_token, False)
+    assert (action, new) == ("keep", None)
 
 
 def test_a_new_sign_in_date_keeps_the_refreshed_access_token() -> None:

@@ -12,7 +12,9 @@ description:
   - The app refreshes its access token on the host, so the host's cache is usually fresher than
     the vault's. The module writes the vault's token only when the host's file is absent,
     unreadable, corrupt (not JSON, no refresh token), or from another authorisation (another
-    refresh token), or when I(force) is set.
+    refresh token and another C(authorized_at) sign-in time), or when I(force) is set.
+  - Another refresh token with the same sign-in time is the app's own: Spotify may hand out a
+    new refresh token on a refresh, and the host's copy is then the live one.
   - When the host's file holds the same authorisation with another sign-in date, only
     C(authorized_at) is updated; the access token the app refreshed stays.
   - Writes atomically (temp file in the same directory, fsync, rename) with the owner, group
@@ -112,10 +114,19 @@ def decide(host, problem, vault, force):
     if host is None:
         return "write", dict(vault), f"the host's token cache was {problem}"
     if host["refresh_token"] != vault["refresh_token"]:
+        signed_in = host.get("authorized_at")
+        if signed_in is not None and signed_in == vault.get("authorized_at"):
+            # Same sign-in: Spotify handed the app a new refresh token when it refreshed.
+            # The host's is the live one; the vault's may be revoked by now.
+            return (
+                "keep",
+                None,
+                "same sign-in; the app received a newer refresh token when it refreshed",
+            )
         return (
             "write",
             dict(vault),
-            "the vault holds another authorisation (another refresh token)",
+            "the vault holds another authorisation (another refresh token and sign-in)",
         )
     if host.get("authorized_at") != vault.get("authorized_at"):
         kept = dict(host)
