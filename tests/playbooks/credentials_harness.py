@@ -128,6 +128,9 @@ class Fleet:
             f"local_tmp = {self.root / 'tmp' / 'local'}\n"
             f"remote_tmp = {self.root / 'tmp' / 'remote'}\n"
             "retry_files_enabled = false\n"
+            # As the project's ansible.cfg: cached facts are files a leak could land in.
+            "fact_caching = jsonfile\n"
+            f"fact_caching_connection = {self.root / 'tmp' / 'facts'}\n"
             "nocows = true\n"
         )
 
