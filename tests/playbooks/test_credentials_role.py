@@ -48,3 +48,19 @@ def test_a_display_with_a_soon_dying_refresh_token_gets_a_warning(tmp_path: Path
         "WARNING: Spotify account home signed in on 2026-10-01; its refresh token dies on" in flat
     )
     assert "2027-04-01" in flat
+
+
+def test_a_missing_service_user_is_a_note_in_check_mode_and_a_stop_otherwise(
+    tmp_path: Path,
+) -> None:
+    fleet = Fleet(tmp_path)
+    fleet.write(VAULT, spotify_credentials_user="nd-no-such-user")
+    checked = fleet.run("--check")
+    assert checked.rc == 0, checked.output[-2000:]
+    assert checked.recap["display"]["changed"] >= 2
+    real = fleet.run()
+    assert real.rc == 2
+    flat = " ".join(real.output.split())
+    assert "User nd-no-such-user or group" in flat and "run pi_base first" in flat
+    assert real.recap["display"]["changed"] == 0
+    assert not fleet.env_file.exists() and not fleet.token_file.exists()

@@ -213,6 +213,8 @@ def main():
         uid = pwd.getpwnam(p["owner"]).pw_uid
         gid = grp.getgrnam(p["group"]).gr_gid
     except KeyError:
+        uid = gid = None
+    if uid is None and not module.check_mode:  # in check mode pi_base has not created them
         module.fail_json(
             msg=(
                 f"User {p['owner']!r} or group {p['group']!r} does not exist on this host: run "
@@ -251,7 +253,10 @@ def main():
         module.exit_json(**result)
     # Kept: make owner and mode right without touching the content.
     st = os.stat(path)
-    if st.st_uid != uid or st.st_gid != gid or (st.st_mode & 0o7777) != mode:
+    if uid is None:
+        result["changed"] = True
+        result["reason"] += f"; owner {p['owner']} does not exist yet"
+    elif st.st_uid != uid or st.st_gid != gid or (st.st_mode & 0o7777) != mode:
         result["changed"] = True
         result["reason"] += "; owner/mode fixed"
         if not module.check_mode:
