@@ -91,7 +91,7 @@ image: deps
 controllers: deps image $(VENV_NEWEST)/.installed
 	@start=$$(date +%s); \
 	export PATH=$(VENV_NEWEST)/bin:$$PATH; \
-	ansible --version | head -1; \
+	ansible --version | sed -n 1p; \
 	ANSIBLE_VAULT_IDENTITY_LIST=fleet@inventory/example/vault-password.example ansible-lint --profile production; \
 	for p in $(PLAYBOOKS); do ansible-playbook --syntax-check $$p >/dev/null || { echo "syntax check failed: $$p"; exit 1; }; done; \
 	echo "=== syntax check passed: $(PLAYBOOKS)"; \
