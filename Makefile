@@ -9,6 +9,11 @@ TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 VENV := $(TOP)/.venv
 PY := $(VENV)/bin/python
 ARCH ?= amd64
+# Raspberry Pi OS release of the look-alike Pis: trixie or bookworm. Unset, `make demo` uses
+# trixie and `make molecule` lets each scenario's platforms name their own (both releases).
+SUITE ?=
+DEMO_SUITE := $(or $(SUITE),trixie)
+IMAGE_SUITES := $(or $(SUITE),trixie bookworm)
 # One scenario with S=name; every scenario otherwise.
 S ?=
 SCENARIOS := $(if $(S),$(S),$(sort $(filter-out shared,$(notdir $(wildcard molecule/*)))))
@@ -17,6 +22,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(TOP)/containers.conf
 export ANSIBLE_CONFIG := $(TOP)/ansible.cfg
 export ARCH
+export SUITE
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 APT_PACKAGES := podman runc debootstrap mtools dosfstools
@@ -24,17 +30,27 @@ ifeq ($(ARCH),arm64)
 APT_PACKAGES += qemu-user-static binfmt-support
 endif
 
-.PHONY: help demo demo-down test lint pytest molecule deps venv image bench clean panel-contract
+# `make controllers`: the newest ansible-core the project supports, in a second venv on a
+# Python >= 3.12 (ansible-core 2.21 needs it): pyenv's 3.13, else python3.13/python3.12 on PATH.
+CONTROLLERS_PYTHON ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python3) \
+  $(shell command -v python3.13 python3.12 2>/dev/null))
+VENV_NEWEST := $(TOP)/.venv-newest
+PLAYBOOKS := site.yml $(wildcard playbooks/*.yml) inventory/demo/fleet.yml benchmarks/naive_per_host.yml
+
+.PHONY: help demo demo-down test lint pytest molecule controllers deps venv image bench clean panel-contract
 
 help:
 	@echo "make demo   - run site.yml against a virtual fleet of containers (inventory/demo)"
 	@echo "make test   - lint + pytest + every molecule scenario (S=name for one)"
 	@echo "make bench  - benchmarks; figures go to docs/benchmarks.md by hand"
+	@echo "make controllers - lint, syntax checks and pi_base's scenario under the newest ansible-core"
+	@echo "SUITE=trixie|bookworm - the Raspberry Pi OS release of the test containers (docs/platforms.md)"
 	@echo "ARCH=arm64  - build and run the test image under qemu (slow; not in CI)"
 
 ## ---- the two commands --------------------------------------------------------------------
 
-demo: deps venv image
+demo: deps venv
+	scripts/build-test-image.sh $(ARCH) $(DEMO_SUITE)
 	ansible-playbook inventory/demo/fleet.yml -e demo_fleet_state=started
 	ansible-playbook -i inventory/demo/hosts.yml site.yml
 	ansible-playbook -i inventory/demo/hosts.yml playbooks/status.yml
@@ -45,8 +61,8 @@ demo: deps venv image
 demo-down: venv
 	ansible-playbook inventory/demo/fleet.yml -e demo_fleet_state=absent
 
-test: deps venv lint pytest molecule
-	@echo "make test: lint, pytest and molecule ($(SCENARIOS)) passed"
+test: deps venv lint pytest molecule controllers
+	@echo "make test: lint, pytest, molecule ($(SCENARIOS)) and the newest controller passed"
 
 ## ---- steps -----------------------------------------------------------------------------
 
@@ -74,7 +90,19 @@ molecule: deps venv image
 	done
 
 image: deps
-	scripts/build-test-image.sh $(ARCH)
+	@for s in $(IMAGE_SUITES); do scripts/build-test-image.sh $(ARCH) $$s; done
+
+# The newest supported controller (requirements-newest.txt): ansible-lint, a syntax check of
+# every playbook and pi_base's whole scenario (converge, idempotence, verify) under it.
+controllers: deps image $(VENV_NEWEST)/.installed
+	@start=$$(date +%s); \
+	export PATH=$(VENV_NEWEST)/bin:$$PATH; \
+	ansible --version | sed -n 1p; \
+	ANSIBLE_VAULT_IDENTITY_LIST=fleet@inventory/example/vault-password.example ansible-lint --profile production; \
+	for p in $(PLAYBOOKS); do ansible-playbook --syntax-check $$p >/dev/null || { echo "syntax check failed: $$p"; exit 1; }; done; \
+	echo "=== syntax check passed: $(PLAYBOOKS)"; \
+	molecule test -s pi_base; \
+	echo "=== make controllers passed in $$(( $$(date +%s) - start )) s"
 
 bench: venv image
 	python benchmarks/polling.py
@@ -97,6 +125,13 @@ $(VENV)/.installed: requirements.txt app/pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q -e app
+	touch $@
+
+$(VENV_NEWEST)/.installed: requirements-newest.txt
+	@test -n "$(CONTROLLERS_PYTHON)" || { echo "make controllers: no Python >= 3.12 found (pyenv's 3.13, python3.13 or python3.12); set CONTROLLERS_PYTHON=/path/to/python3.13" >&2; exit 2; }
+	test -x $(VENV_NEWEST)/bin/python || $(CONTROLLERS_PYTHON) -m venv $(VENV_NEWEST)
+	$(VENV_NEWEST)/bin/python -m pip install -q --upgrade pip
+	$(VENV_NEWEST)/bin/python -m pip install -q -r requirements-newest.txt
 	touch $@
 
 clean: demo-down

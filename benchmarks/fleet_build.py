@@ -66,7 +66,7 @@ def pack_standin(work: Path) -> tuple[Path, str, str]:
 
 
 def start(names: list[str]) -> None:
-    run([str(TOP / "scripts/build-test-image.sh"), ARCH], capture_output=True)
+    run([str(TOP / "scripts/build-test-image.sh"), ARCH, "bookworm"], capture_output=True)
     for name in names:
         podman("rm", "-f", "--time", "0", name)
         podman(
