@@ -247,8 +247,8 @@ def describe(path: str) -> dict:
 
 
 def _where(drive: dict) -> str:
-    label = drive.get("label") or "no label"
-    return f"{drive['path']} (label {label})"
+    label = drive.get("label")
+    return f"{drive['path']} ({'label ' + label if label else 'no label'})"
 
 
 def choose(drives: list, uid: str) -> tuple[list, list]:
@@ -280,10 +280,12 @@ def ambiguity(candidates: list, uid: str, board: str, host: str) -> str:
             "of the drive) or the same drive mounted twice: unmount or move the copy, or name "
             f"the right one in circuitpython_drive_paths of {board}."
         )
+        others = [d for d in candidates if d.get("uid") not in twins]
         if not uid and len(by_uid) > 1:
             message += (
-                " Other boards are plugged in too: set circuitpython_uid of "
-                f"{board} to its UID (the UID line of boot_out.txt)."
+                " Other boards are plugged in too ("
+                + ", ".join(f"{_where(d)} with UID {d.get('uid')}" for d in others)
+                + f"): set circuitpython_uid of {board} to its UID (the UID line of boot_out.txt)."
             )
         return message
     listing = ", ".join(f"{_where(d)} with UID {d.get('uid')}" for d in candidates)
