@@ -151,19 +151,22 @@ def missing_facts(role: str, tasks: list[Task]) -> set[str]:
     return used - defined - set(role_vars)
 
 
-def ansible(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    run_env = {
+def ansible_env(**extra: str) -> dict:
+    return {
         **os.environ,
         "ANSIBLE_CONFIG": str(TOP / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "PATH": f"{BIN}:{os.environ['PATH']}",
-        **(env or {}),
+        **extra,
     }
+
+
+def ansible(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(BIN / args[0]), *args[1:]],
         cwd=TOP,
-        env=run_env,
+        env=ansible_env(**(env or {})),
         text=True,
         capture_output=True,
         check=False,
@@ -210,3 +213,30 @@ def role_playbook(directory: Path, role: str, hosts: str = "all") -> Path:
         )
     )
     return path
+
+
+def roles_of(playbook: Path) -> set[str]:
+    """The roles a playbook applies, through import_playbook."""
+    found: set[str] = set()
+    for play in yaml.safe_load(playbook.read_text()) or []:
+        child = play.get("ansible.builtin.import_playbook", play.get("import_playbook"))
+        if child:
+            found |= roles_of(playbook.parent / child)
+        for role in play.get("roles", []):
+            found.add(role["role"] if isinstance(role, dict) else role)
+    return found
+
+
+def expected_banners(role: str, tag: str) -> list[re.Pattern[str]]:
+    """The task banners a run with --tags TAG prints for the role (templated names as .*)."""
+    names = [t.name for t in RoleTasks.load(role).selected(tag) if not t.rescue]
+    return [re.compile(re.sub(r"\\\{\\\{.*?\\\}\\\}", ".*", re.escape(n)) + "$") for n in names]
+
+
+def compare_run(output: str, role: str, tag: str) -> tuple[list[str], list[str]]:
+    """(tasks that ran but the tag does not select, selected tasks that never ran)."""
+    ran = ran_tasks(output, role)
+    expected = expected_banners(role, tag)
+    unexpected = [n for n in ran if not any(p.match(n) for p in expected)]
+    never = [p.pattern for p in expected if not any(p.match(n) for n in ran)]
+    return unexpected, never

@@ -36,19 +36,6 @@ def controller_dirs(root: Path) -> dict:
     }
 
 
-def roles_of(playbook: Path) -> set[str]:
-    import yaml
-
-    found: set[str] = set()
-    for play in yaml.safe_load(playbook.read_text()) or []:
-        if "ansible.builtin.import_playbook" in play or "import_playbook" in play:
-            child = play.get("ansible.builtin.import_playbook", play.get("import_playbook"))
-            found |= roles_of(playbook.parent / child)
-        for role in play.get("roles", []):
-            found.add(role["role"] if isinstance(role, dict) else role)
-    return found
-
-
 # What each role prints in --check when there is work to do (a role not named here only has
 # to report changed tasks).
 SAYS = {"circuitpython": "would write", "wheelhouse": "Would download"}
@@ -71,10 +58,10 @@ def test_playbook_in_check_mode_reports_and_changes_nothing(tmp_path: Path, play
     assert hashlib.sha256(image.read_bytes()).hexdigest() == before
     assert fat_listing(image) == listing
     assert not controller.exists(), sorted(str(p) for p in controller.rglob("*"))
-    for role in roles_of(roletags.TOP / playbook):
+    for role in roletags.roles_of(roletags.TOP / playbook):
         if role in SAYS:
             assert SAYS[role] in run.output, f"{playbook}: {role} said nothing it would change"
-    if roles_of(roletags.TOP / playbook) & {"circuitpython", "wheelhouse"}:
+    if roletags.roles_of(roletags.TOP / playbook) & {"circuitpython", "wheelhouse"}:
         assert any(r["changed"] for r in run.recap.values()), run.output[-3000:]
     for secret in SECRETS:
         assert secret not in run.output

@@ -8,7 +8,6 @@ are run tag by tag against containers by molecule/check (tests/playbooks/tag_run
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -76,11 +75,6 @@ def test_fact_check_notices_a_step_cut_off_from_its_probe() -> None:
 # ---- real runs on the controller -----------------------------------------------------------
 
 
-def _expected_banners(role: str, tag: str) -> list[re.Pattern[str]]:
-    names = [t.name for t in RoleTasks.load(role).selected(tag) if not t.rescue]
-    return [re.compile(re.sub(r"\\\{\\\{.*?\\\}\\\}", ".*", re.escape(n)) + "$") for n in names]
-
-
 def _run_tags(tmp_path: Path, role: str, tag: str) -> tuple[int, str]:
     if role == "circuitpython":
         from boardsim import S3, board_host, fat_board, run_playbook
@@ -119,8 +113,5 @@ LOCAL = [(role, tag) for role, tag in DOCUMENTED if role in ("circuitpython", "w
 def test_a_run_with_the_tag_runs_exactly_its_tasks(tmp_path: Path, role: str, tag: str) -> None:
     rc, output = _run_tags(tmp_path, role, tag)
     assert rc == 0, output[-3000:]
-    ran = roletags.ran_tasks(output, role)
-    expected = _expected_banners(role, tag)
-    unexpected = [n for n in ran if not any(p.match(n) for p in expected)]
-    never = [p.pattern for p in expected if not any(p.match(n) for n in ran)]
+    unexpected, never = roletags.compare_run(output, role, tag)
     assert not unexpected and not never, (unexpected, never)
