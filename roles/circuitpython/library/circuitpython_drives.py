@@ -42,6 +42,18 @@ options:
     description: The mount table to read.
     type: path
     default: /proc/mounts
+  uid:
+    description: The board's UID; empty takes any CircuitPython drive as a candidate.
+    type: str
+    default: ""
+  board:
+    description: The board's inventory name, for the messages.
+    type: str
+    default: the board
+  host:
+    description: The host the board is plugged into, for the messages.
+    type: str
+    default: this host
 author: needledrop contributors
 """
 
@@ -54,6 +66,18 @@ unmounted:
   description: CircuitPython block devices seen in by-id that are not mounted.
   type: list
   returned: always
+candidates:
+  description: CircuitPython drives with the board's UID (every one when no UID is given).
+  type: list
+  returned: always
+bootloaders:
+  description: Drives in UF2 bootloader mode.
+  type: list
+  returned: always
+ambiguity:
+  description: When several candidates qualify, why, naming each drive and the fix; else "".
+  type: str
+  returned: always
 """
 
 import fnmatch
@@ -64,6 +88,8 @@ from ansible.module_utils.circuitpython_drive import (
     BOOT_OUT,
     INFO_UF2,
     DriveError,
+    ambiguity,
+    choose,
     describe,
 )
 
@@ -129,6 +155,9 @@ def main():
                 ],
             },
             "mounts_file": {"type": "path", "default": "/proc/mounts"},
+            "uid": {"type": "str", "default": ""},
+            "board": {"type": "str", "default": "the board"},
+            "host": {"type": "str", "default": "this host"},
         },
         supports_check_mode=True,
     )
@@ -174,7 +203,16 @@ def main():
             drives.append(describe(path))
         except (DriveError, OSError) as err:
             skipped.append({"path": path, "reason": str(err)})
-    module.exit_json(changed=False, drives=drives, unmounted=unmounted, skipped=skipped)
+    candidates, bootloaders = choose(drives, params["uid"])
+    module.exit_json(
+        changed=False,
+        drives=drives,
+        unmounted=unmounted,
+        skipped=skipped,
+        candidates=candidates,
+        bootloaders=bootloaders,
+        ambiguity=ambiguity(candidates, params["uid"], params["board"], params["host"]),
+    )
 
 
 if __name__ == "__main__":

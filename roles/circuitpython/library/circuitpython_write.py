@@ -31,6 +31,25 @@ options:
   settings:
     description: Keys and values (strings, integers) that settings.toml must hold.
     type: dict
+  secrets:
+    description: >-
+      Further keys whose values are secrets (Wi-Fi password, client secret, code). Only these
+      are masked in the module's output: ordinary values such as panel sizes stay readable.
+    type: dict
+    default: {}
+  digests:
+    description: >-
+      The sha256 and size of each of C(files) (C(circuitpython_bundle) returns them). In check
+      mode they stand in for files that were not staged, so nothing needs writing to compare.
+    type: dict
+    default: {}
+  pending:
+    description: >-
+      Requirements whose wheels a real run downloads first (check mode on a fresh controller):
+      reported as files that would be written.
+    type: list
+    elements: str
+    default: []
   settings_path:
     description: Where the settings file is on the drive.
     type: str
@@ -91,7 +110,13 @@ def main():
             "drive": {"type": "path", "required": True},
             "src_root": {"type": "path"},
             "files": {"type": "list", "elements": "str", "default": []},
-            "settings": {"type": "dict", "no_log": True},
+            # Only the secrets are no_log: Ansible masks every value of a no_log parameter
+            # wherever it appears in the output, so a panel width of 64 would turn "65 KiB"
+            # into "********5 KiB" in every message.
+            "settings": {"type": "dict"},
+            "secrets": {"type": "dict", "no_log": True, "default": {}},
+            "digests": {"type": "dict", "default": {}},
+            "pending": {"type": "list", "elements": "str", "default": []},
             "settings_path": {"type": "str", "default": "settings.toml"},
             "backup_unless_marked": {"type": "list", "elements": "str", "default": []},
             "marker": {"type": "str", "default": "needledrop"},
@@ -102,27 +127,38 @@ def main():
     params = module.params
     try:
         drive = open_drive(params["drive"])
+        # rel -> (sha256 hex, size, content); content is None when check mode compares the
+        # digest of a file that was not staged.
         wanted = {}
         for rel in params["files"]:
             src = os.path.join(params["src_root"] or "", rel)
+            digest = params["digests"].get(rel)
+            if module.check_mode and digest and not os.path.exists(src):
+                wanted[rel.lstrip("/")] = (digest["sha256"], int(digest["size"]), None)
+                continue
             with open(src, "rb") as handle:
-                wanted[rel.lstrip("/")] = handle.read()
+                data = handle.read()
+            wanted[rel.lstrip("/")] = (hashlib.sha256(data).hexdigest(), len(data), data)
         dropped = []
-        if params["settings"] is not None:
+        if params["settings"] is not None or params["secrets"]:
             current = drive.read(params["settings_path"])
-            content, dropped = merge(current, params["settings"])
-            wanted[params["settings_path"]] = content
+            content, dropped = merge(current, {**(params["settings"] or {}), **params["secrets"]})
+            wanted[params["settings_path"]] = (
+                hashlib.sha256(content).hexdigest(),
+                len(content),
+                content,
+            )
 
         plan = []
         needed = 0
         backups = {}
         for rel in sorted(wanted, key=lambda p: order(p, params["settings_path"])):
             old = drive.read(rel)
-            new = wanted[rel]
-            if old is not None and hashlib.sha256(old).digest() == hashlib.sha256(new).digest():
+            sha256, size, _ = wanted[rel]
+            if old is not None and hashlib.sha256(old).hexdigest() == sha256:
                 continue
             plan.append(rel)
-            needed += rounded(len(new)) - (rounded(len(old)) if old is not None else 0)
+            needed += rounded(size) - (rounded(len(old)) if old is not None else 0)
             marker = params["marker"].encode()
             if (
                 rel in params["backup_unless_marked"]
@@ -150,13 +186,14 @@ def main():
             for rel, data in backups.items():
                 drive.write(rel, data)
             for rel in plan:
-                drive.write(rel, wanted[rel])
+                drive.write(rel, wanted[rel][2])
             drive.sync()
     except (DriveError, OSError, SettingsError) as err:
         module.fail_json(msg=str(err))
+    pending = [f"lib/ files of {req} (downloaded first)" for req in params["pending"]]
     module.exit_json(
-        changed=bool(plan),
-        changed_files=plan,
+        changed=bool(plan or pending),
+        changed_files=plan + pending,
         backups=sorted(backups),
         dropped_keys=dropped,
         free_bytes=free,

@@ -244,3 +244,53 @@ def describe(path: str) -> dict:
         facts["state"] = "circuitpython"
     facts["free_bytes"] = drive.free_bytes()
     return facts
+
+
+def _where(drive: dict) -> str:
+    label = drive.get("label")
+    return f"{drive['path']} ({'label ' + label if label else 'no label'})"
+
+
+def choose(drives: list, uid: str) -> tuple[list, list]:
+    """The CircuitPython drives that can be this board's (its UID, or any), and bootloaders."""
+    wanted = (uid or "").strip().upper()
+    running = [d for d in drives if d.get("state") == "circuitpython"]
+    candidates = [d for d in running if not wanted or d.get("uid") == wanted]
+    bootloaders = [d for d in drives if d.get("state") == "bootloader"]
+    return candidates, bootloaders
+
+
+def ambiguity(candidates: list, uid: str, board: str, host: str) -> str:
+    """Why several drives qualify, naming every one of them and the fix; empty for one."""
+    if len(candidates) < 2:
+        return ""
+    by_uid: dict = {}
+    for drive in candidates:
+        by_uid.setdefault(drive.get("uid"), []).append(drive)
+    twins = {key: group for key, group in by_uid.items() if len(group) > 1}
+    if twins:
+        parts = [
+            f"UID {key} is on {len(group)} drives: " + ", ".join(_where(d) for d in group)
+            for key, group in twins.items()
+        ]
+        message = (
+            f"{board} can't tell its drive on {host}: "
+            + "; ".join(parts)
+            + ". A UID belongs to one board, so one of these is a copy (a FAT image or a backup "
+            "of the drive) or the same drive mounted twice: unmount or move the copy, or name "
+            f"the right one in circuitpython_drive_paths of {board}."
+        )
+        others = [d for d in candidates if d.get("uid") not in twins]
+        if not uid and len(by_uid) > 1:
+            message += (
+                " Other boards are plugged in too ("
+                + ", ".join(f"{_where(d)} with UID {d.get('uid')}" for d in others)
+                + f"): set circuitpython_uid of {board} to its UID (the UID line of boot_out.txt)."
+            )
+        return message
+    listing = ", ".join(f"{_where(d)} with UID {d.get('uid')}" for d in candidates)
+    return (
+        f"Several CircuitPython drives on {host} ({listing}): set circuitpython_uid of {board} "
+        f"to one of {', '.join(str(d.get('uid')) for d in candidates)} "
+        "(the UID line of boot_out.txt)."
+    )
