@@ -24,12 +24,13 @@ ifeq ($(ARCH),arm64)
 APT_PACKAGES += qemu-user-static binfmt-support
 endif
 
-.PHONY: help demo demo-down test lint pytest molecule deps venv image bench clean
+.PHONY: help demo demo-down test lint pytest molecule deps venv image bench mutation clean
 
 help:
 	@echo "make demo   - run site.yml against a virtual fleet of containers (inventory/demo)"
 	@echo "make test   - lint + pytest + every molecule scenario (S=name for one)"
 	@echo "make bench  - benchmarks; figures go to the README by hand"
+	@echo "make mutation [M=schedule] - mutation score per module (slow; not in CI; docs/testing.md)"
 	@echo "ARCH=arm64  - build and run the test image under qemu (slow; not in CI)"
 
 ## ---- the two commands --------------------------------------------------------------------
@@ -74,6 +75,19 @@ bench: venv image
 	python benchmarks/polling.py
 	python benchmarks/render.py
 	python benchmarks/fleet_build.py
+
+# Mutation testing (docs/testing.md): cosmic-ray in its own venv, each module mutated in a scratch
+# copy of the tree with only the tests that cover it. M="schedule status" for some modules.
+M ?=
+MUTATION_VENV := $(TOP)/.cache/mutation/venv
+
+mutation: venv $(MUTATION_VENV)/.installed
+	$(PY) scripts/mutation.py $(M)
+
+$(MUTATION_VENV)/.installed: requirements-mutation.txt
+	test -x $(MUTATION_VENV)/bin/python || python3 -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/python -m pip install -q -r requirements-mutation.txt
+	touch $@
 
 # apt packages only when one is missing (a fresh Debian 12 machine as root).
 deps:
