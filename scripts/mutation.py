@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mutation_skip import annotation_spans
+
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "mutation"
 CR_BIN = CACHE / "venv" / "bin"
@@ -35,29 +37,26 @@ CR_BIN = CACHE / "venv" / "bin"
 @dataclass(frozen=True)
 class Module:
     path: str  # the file mutated, relative to the repository
-    tests: tuple[str, ...]  # the tests that cover it (and only those: CPU is shared)
+    tests: tuple[str, ...]  # globs of the tests that cover it (only those: CPU is shared)
     timeout: float  # seconds per mutant; a mutant running longer is killed (counted as killed)
 
 
 APP = "app/src/needledrop"
+FAULTS = "tests/app/test_*fault*.py"  # fault-handling tests, whichever module they are about
 MODULES: dict[str, Module] = {
-    "schedule": Module(f"{APP}/schedule.py", ("tests/app/test_schedule.py",), 60),
-    "status": Module(f"{APP}/status.py", ("tests/app/test_status.py",), 60),
+    "schedule": Module(f"{APP}/schedule.py", ("tests/app/test_schedule*.py",), 60),
+    "status": Module(f"{APP}/status.py", ("tests/app/test_status*.py",), 60),
     "files": Module(
         f"{APP}/files.py",
-        ("tests/app/test_files.py", "tests/app/test_status.py", "tests/app/test_spotify_source.py"),
+        ("tests/app/test_files*.py", FAULTS, "tests/app/test_status*.py"),
         60,
     ),
-    "config": Module(f"{APP}/config.py", ("tests/app/test_config.py",), 60),
-    "spotify": Module(
-        f"{APP}/spotify.py",
-        ("tests/app/test_spotify_source.py", "tests/app/test_spotify_faults.py"),
-        90,
-    ),
-    "runner": Module(f"{APP}/runner.py", ("tests/app/test_runner.py",), 90),
+    "config": Module(f"{APP}/config.py", ("tests/app/test_config*.py",), 60),
+    "spotify": Module(f"{APP}/spotify.py", ("tests/app/test_spotify*.py", FAULTS), 90),
+    "runner": Module(f"{APP}/runner.py", ("tests/app/test_runner*.py", FAULTS), 90),
     "board": Module(
         "roles/circuitpython/files/board/needledrop_spotify.py",
-        ("tests/boards/test_token_store.py", "tests/boards/test_board_harness.py"),
+        ("tests/boards/test_token_store.py", "tests/boards/test_board_*.py"),
         240,
     ),
 }
@@ -121,7 +120,9 @@ def run_module(name: str, module: Module) -> dict[str, object]:
     shutil.rmtree(work, ignore_errors=True)
     tree = work / "tree"
     scratch_tree(tree)
-    tests = [t for t in module.tests if (tree / t).exists()]
+    tests = sorted({str(p.relative_to(tree)) for g in module.tests for p in tree.glob(g)})
+    if not tests:
+        sys.exit(f"mutation: no test file matches {', '.join(module.tests)}")
     pytest = (
         f"{sys.executable} -m pytest -x -q -p no:cacheprovider -p _hypothesis_pytestplugin "
         f"-p pytest_timeout --timeout={int(module.timeout)} " + " ".join(tests)
@@ -152,13 +153,22 @@ def run_module(name: str, module: Module) -> dict[str, object]:
     start = time.monotonic()
     cr("cosmic-ray", "init", str(config), str(session), cwd=tree, env=env, log=log)
     cr("cr-filter-operators", str(session), str(config), cwd=tree, env=env, log=log)
+    skip = str(Path(__file__).with_name("mutation_skip.py"))
+    cr("python", skip, str(session), module.path, cwd=tree, env=env, log=log)
     cr("cosmic-ray", "baseline", str(config), cwd=tree, env=env, log=log)
     cr("cosmic-ray", "exec", str(config), str(session), cwd=tree, env=env, log=log)
     seconds = time.monotonic() - start
-    return report(name, module, session, seconds)
+    shutil.copy2(tree / module.path, work / "source.py")  # the tree goes; the report needs this
+    (work / "seconds").write_text(f"{seconds:.0f}\n")
+    return report(name, module)
 
 
-def report(name: str, module: Module, session: Path, seconds: float) -> dict[str, object]:
+def report(name: str, module: Module) -> dict[str, object]:
+    """Figures and survivors of the module's finished session (.cache/mutation/<module>/)."""
+    work = CACHE / name
+    session = work / "session.sqlite"
+    seconds = float((work / "seconds").read_text())
+    spans = annotation_spans((work / "source.py").read_text(encoding="utf-8"))
     dump = subprocess.run(
         [str(CR_BIN / "cosmic-ray"), "dump", str(session)],
         check=True,
@@ -171,6 +181,9 @@ def report(name: str, module: Module, session: Path, seconds: float) -> dict[str
         item, result = json.loads(line)
         if result is None or result["worker_outcome"] == "skipped":
             continue
+        pos = tuple(item["mutations"][0]["start_pos"])
+        if any(start <= pos < end for start, end in spans):
+            continue  # in an annotation (a session made before mutation_skip.py)
         outcome = result["test_outcome"]
         if outcome == "killed":
             killed += 1
@@ -227,18 +240,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help=f"any of {', '.join(MODULES)} (default all)")
     parser.add_argument("--goal", type=float, default=85.0, help="percent killed to pass")
+    parser.add_argument(
+        "--report-only", action="store_true", help="report finished sessions, run nothing"
+    )
     args = parser.parse_args()
     names = args.modules or list(MODULES)
     unknown = [n for n in names if n not in MODULES]
     if unknown:
         parser.error(f"unknown module {', '.join(unknown)}: choose from {', '.join(MODULES)}")
-    if not (CR_BIN / "cosmic-ray").exists():
+    if not args.report_only and not (CR_BIN / "cosmic-ray").exists():
         sys.exit("mutation: cosmic-ray is not installed; run `make mutation` (it installs it)")
     CACHE.mkdir(parents=True, exist_ok=True)
     below = []
     for name in names:
-        print(f"mutation: {name} ({MODULES[name].path}) ...", flush=True)
-        f = run_module(name, MODULES[name])
+        if args.report_only:
+            if not (CACHE / name / "seconds").exists():
+                continue
+            f = report(name, MODULES[name])
+        else:
+            print(f"mutation: {name} ({MODULES[name].path}) ...", flush=True)
+            f = run_module(name, MODULES[name])
         print(
             f"mutation: {name}: killed {f['killed']}/{f['total']} = {f['percent']:.1f} % "
             f"in {f['seconds']} s (survivors: .cache/mutation/{name}.md)",
