@@ -148,6 +148,8 @@ def run_module(name: str, module: Module) -> dict[str, object]:
     # molecule's and ansible's), and fewer, fixed hypothesis examples (tests/conftest.py).
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["HYPOTHESIS_PROFILE"] = "mutation"
+    # The board tests' drive: written by the playbook in the baseline run, reused by each mutant.
+    env["NEEDLEDROP_TEST_BOARD_DRIVE"] = str(work / "board-drive")
     session = work / "session.sqlite"
     log = work / "cosmic-ray.log"
     start = time.monotonic()
