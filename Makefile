@@ -77,12 +77,14 @@ bench: venv image
 	python benchmarks/fleet_build.py
 
 # Mutation testing (docs/testing.md): cosmic-ray in its own venv, each module mutated in a scratch
-# copy of the tree with only the tests that cover it. M="schedule status" for some modules.
+# copy of the tree with only the tests that cover it. M="schedule status" for some modules;
+# MUTATION_ARGS=--survivors re-runs only the last run's survivors (scripts/mutation.py --help).
 M ?=
+MUTATION_ARGS ?=
 MUTATION_VENV := $(TOP)/.cache/mutation/venv
 
 mutation: venv $(MUTATION_VENV)/.installed
-	$(PY) scripts/mutation.py $(M)
+	$(PY) scripts/mutation.py $(MUTATION_ARGS) $(M)
 
 $(MUTATION_VENV)/.installed: requirements-mutation.txt
 	test -x $(MUTATION_VENV)/bin/python || python3 -m venv $(MUTATION_VENV)

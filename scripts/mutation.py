@@ -3,6 +3,10 @@
 
     make mutation            every module, one after the other
     make mutation M=schedule one module (several: M="schedule status")
+    make mutation M=schedule MUTATION_ARGS=--survivors
+                             only the last run's survivors again, after adding tests
+    make mutation MUTATION_ARGS=--report-only
+                             the figures of the finished runs, nothing run
 
 Each module is mutated in a scratch copy of the work tree (.cache/mutation/<module>/tree), so the
 work tree is never touched and an interrupted run leaves nothing behind. Every mutant runs only
@@ -21,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -115,11 +120,21 @@ def cr(*args: str, cwd: Path, env: dict[str, str], log: Path) -> None:
         sys.exit(f"mutation: `{' '.join(args)}` failed (exit {proc.returncode}); see {log}")
 
 
-def run_module(name: str, module: Module) -> dict[str, object]:
+def run_module(name: str, module: Module, survivors_only: bool = False) -> dict[str, object]:
+    """Mutate one module and run its tests against each mutant. ``survivors_only``: run only
+    the mutants that survived the last run (after tests were added; killed ones stay killed)."""
     work = CACHE / name
-    shutil.rmtree(work, ignore_errors=True)
+    session = work / "session.sqlite"
+    if survivors_only:
+        if not (work / "source.py").exists():
+            sys.exit(f"mutation: no finished run of {name} to continue; run it in full first")
+        shutil.rmtree(work / "tree", ignore_errors=True)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     tree = work / "tree"
     scratch_tree(tree)
+    if survivors_only and (tree / module.path).read_bytes() != (work / "source.py").read_bytes():
+        sys.exit(f"mutation: {module.path} changed since the last run; run {name} in full")
     tests = sorted({str(p.relative_to(tree)) for g in module.tests for p in tree.glob(g)})
     if not tests:
         sys.exit(f"mutation: no test file matches {', '.join(module.tests)}")
@@ -150,16 +165,21 @@ def run_module(name: str, module: Module) -> dict[str, object]:
     env["HYPOTHESIS_PROFILE"] = "mutation"
     # The board tests' drive: written by the playbook in the baseline run, reused by each mutant.
     env["NEEDLEDROP_TEST_BOARD_DRIVE"] = str(work / "board-drive")
-    session = work / "session.sqlite"
     log = work / "cosmic-ray.log"
     start = time.monotonic()
-    cr("cosmic-ray", "init", str(config), str(session), cwd=tree, env=env, log=log)
-    cr("cr-filter-operators", str(session), str(config), cwd=tree, env=env, log=log)
-    skip = str(Path(__file__).with_name("mutation_skip.py"))
-    cr("python", skip, str(session), module.path, cwd=tree, env=env, log=log)
+    if survivors_only:
+        with sqlite3.connect(session) as db:
+            db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
+        before = float((work / "seconds").read_text())
+    else:
+        before = 0.0
+        cr("cosmic-ray", "init", str(config), str(session), cwd=tree, env=env, log=log)
+        cr("cr-filter-operators", str(session), str(config), cwd=tree, env=env, log=log)
+        skip = str(Path(__file__).with_name("mutation_skip.py"))
+        cr("python", skip, str(session), module.path, cwd=tree, env=env, log=log)
     cr("cosmic-ray", "baseline", str(config), cwd=tree, env=env, log=log)
     cr("cosmic-ray", "exec", str(config), str(session), cwd=tree, env=env, log=log)
-    seconds = time.monotonic() - start
+    seconds = before + time.monotonic() - start
     shutil.copy2(tree / module.path, work / "source.py")  # the tree goes; the report needs this
     (work / "seconds").write_text(f"{seconds:.0f}\n")
     return report(name, module)
@@ -245,6 +265,11 @@ def main() -> int:
     parser.add_argument(
         "--report-only", action="store_true", help="report finished sessions, run nothing"
     )
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="run only the last run's survivors again (after adding tests; the module unchanged)",
+    )
     args = parser.parse_args()
     names = args.modules or list(MODULES)
     unknown = [n for n in names if n not in MODULES]
@@ -261,7 +286,7 @@ def main() -> int:
             f = report(name, MODULES[name])
         else:
             print(f"mutation: {name} ({MODULES[name].path}) ...", flush=True)
-            f = run_module(name, MODULES[name])
+            f = run_module(name, MODULES[name], survivors_only=args.survivors)
         print(
             f"mutation: {name}: killed {f['killed']}/{f['total']} = {f['percent']:.1f} % "
             f"in {f['seconds']} s (survivors: .cache/mutation/{name}.md)",
