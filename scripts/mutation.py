@@ -61,7 +61,11 @@ MODULES: dict[str, Module] = {
     "runner": Module(f"{APP}/runner.py", ("tests/app/test_runner*.py", FAULTS), 90),
     "board": Module(
         "roles/circuitpython/files/board/needledrop_spotify.py",
-        ("tests/boards/test_token_store.py", "tests/boards/test_board_*.py"),
+        (
+            "tests/boards/test_token_store.py",
+            "tests/boards/test_board_client.py",
+            "tests/boards/test_board_*.py",
+        ),
         240,
     ),
 }
@@ -135,7 +139,9 @@ def run_module(name: str, module: Module, survivors_only: bool = False) -> dict[
     scratch_tree(tree)
     if survivors_only and (tree / module.path).read_bytes() != (work / "source.py").read_bytes():
         sys.exit(f"mutation: {module.path} changed since the last run; run {name} in full")
-    tests = sorted({str(p.relative_to(tree)) for g in module.tests for p in tree.glob(g)})
+    # In the order given (fast tests first: pytest -x stops at the first failure), once each.
+    found = [str(p.relative_to(tree)) for g in module.tests for p in sorted(tree.glob(g))]
+    tests = list(dict.fromkeys(found))
     if not tests:
         sys.exit(f"mutation: no test file matches {', '.join(module.tests)}")
     pytest = (
