@@ -181,8 +181,8 @@ def run_module(name: str, module: Module, survivors_only: bool = False) -> dict[
         before = 0.0
         cr("cosmic-ray", "init", str(config), str(session), cwd=tree, env=env, log=log)
         cr("cr-filter-operators", str(session), str(config), cwd=tree, env=env, log=log)
-        skip = str(Path(__file__).with_name("mutation_skip.py"))
-        cr("python", skip, str(session), module.path, cwd=tree, env=env, log=log)
+    skip = str(Path(__file__).with_name("mutation_skip.py"))
+    cr("python", skip, str(session), module.path, cwd=tree, env=env, log=log)
     cr("cosmic-ray", "baseline", str(config), cwd=tree, env=env, log=log)
     cr("cosmic-ray", "exec", str(config), str(session), cwd=tree, env=env, log=log)
     seconds = before + time.monotonic() - start
