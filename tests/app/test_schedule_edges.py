@@ -11,12 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from needledrop.config import PollingConfig
 from needledrop.schedule import (
-    SKIP_SLACK_S,
     PollPlan,
     after_failure,
     after_success,
     backoff,
     classify,
+    interval,
     item_key,
     predicted_end,
 )
@@ -76,9 +76,9 @@ def test_rate_limit_without_retry_after_waits_five_seconds():
 @pytest.mark.parametrize(
     ("before_end_s", "change"),
     [
-        (SKIP_SLACK_S + 0.5, "skip"),
-        (SKIP_SLACK_S, "natural"),  # exactly the slack before the end: the end, seen early
-        (SKIP_SLACK_S - 0.5, "natural"),
+        (2.5, "skip"),
+        (2.0, "natural"),  # exactly 2 s before the end: the end, seen a little early
+        (1.5, "natural"),
         (0.0, "natural"),
     ],
 )
@@ -119,3 +119,37 @@ def test_burst_polling_ends_exactly_when_the_burst_window_does():
 def test_an_item_without_a_duration_has_no_predicted_end(duration_ms, end):
     item = Item("ad", "Advert", "", "", duration_ms)
     assert predicted_end(playing(item)) == end
+
+
+def test_a_playback_without_an_item_or_not_playing_has_no_predicted_end():
+    assert predicted_end(None) is None
+    assert predicted_end(Playback(None, True, 0, 0.0)) is None
+    assert predicted_end(Playback(SONG, False, 0, 0.0)) is None
+
+
+def test_progress_past_the_duration_predicts_the_end_at_the_observation():
+    assert predicted_end(playing(SONG, progress_ms=250_000, at=7.0)) == 7.0
+
+
+@pytest.mark.parametrize(
+    ("left_ms", "wait_s"),
+    [(5_000, 5.3), (500, 0.8), (1, 0.301), (0, 0.5)],  # end_margin_s = 0.3; at the end: 0.5
+)
+def test_the_poll_after_a_short_remainder_lands_end_margin_after_the_end(left_ms, wait_s):
+    pb = playing(SONG, progress_ms=SONG.duration_ms - left_ms, at=0.0)
+    assert interval(PollingConfig(), pb, 0.0, bursting=False) == pytest.approx(wait_s, abs=1e-9)
+
+
+def test_a_one_millisecond_item_is_not_an_ad():
+    blip = Item("track", "Blip", "Band", "LP", 1, item_id="b")
+    assert interval(PollingConfig(), playing(blip), 0.0, bursting=False) == pytest.approx(0.301)
+
+
+def test_backoff_before_any_failure_is_the_first_backoff():
+    cfg = PollingConfig(backoff_min_s=4.0)
+    assert backoff(cfg, 0, EdgeRandom(False)) == backoff(cfg, 1, EdgeRandom(False)) == 2.0
+
+
+def test_a_negative_retry_after_waits_no_less_than_nothing():
+    plan = after_failure(PollingConfig(), PollPlan(), "rate_limited", 9.0, EdgeRandom(False), -30)
+    assert plan.next_at == 9.0
