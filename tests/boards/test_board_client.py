@@ -196,6 +196,7 @@ def test_a_redirect_url_already_encoded_in_settings_is_sent_as_it_is(fake):
     [
         (0, 5, 5),  # far from the end: the poll interval
         (363_000, 5, 4.0),  # 3 s left: a poll 1 s after the end
+        (363_500, 5, 3.5),  # 2.5 s left: to the millisecond
         (365_500, 5, 2),  # 0.5 s left: not sooner than 2 s
         (366_000, 5, 2),  # at the end: soon, the next item has started
         (367_000, 5, 5),  # a second past the end (a stale progress): the poll interval
@@ -362,6 +363,16 @@ def test_a_token_endpoint_failure_on_exchange_backs_off(fake):
     poll = sc.poll()
     assert (poll.state, poll.retry_in) == ("error", 5)
     assert sc.poll().state == "playing"  # the code is still unused: the next poll exchanges it
+
+
+def test_an_exchange_answer_without_a_refresh_token_stores_nothing(fake):
+    nvm = NVM()
+    fake.script("token", Reply(200, {"access_token": "at-only", "token_type": "Bearer"}))
+    sc, lines = make(fake, nvm)
+    poll = sc.poll()
+    assert (poll.state, poll.retry_in) == ("error", 5)
+    assert lines[-1] == "needledrop: spotify error (token endpoint answered 200), next try in 5s"
+    assert client.TokenStore(nvm).load() is None
 
 
 def test_no_code_and_no_tokens_asks_to_authorize(fake):
