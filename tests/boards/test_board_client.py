@@ -283,6 +283,30 @@ def test_server_errors_back_off_doubling_to_five_minutes_and_reset_after_a_good_
     assert sc.poll().retry_in == 5
 
 
+def test_nothing_playing_also_resets_the_backoff(fake):
+    sc, _ = make(fake)
+    sc.poll()
+    fake.script("player", Reply(500, {}), Reply(500, {}), Reply(204), Reply(500, {}))
+    assert [sc.poll().retry_in for _ in range(4)] == [5, 10, 30, 5]
+
+
+def test_an_item_without_a_duration_shows_zero(fake):
+    track = fake_track(progress_ms=1000)
+    track["item"]["duration_ms"] = None
+    fake.player = track
+    sc, _ = make(fake)
+    poll = sc.poll()
+    assert poll.track["duration_ms"] == 0 and poll.retry_in == 5
+
+
+def test_a_token_endpoint_answering_html_is_reported_by_its_status(fake):
+    fake.script("token", Reply(502, "<html>Bad Gateway</html>"))
+    sc, lines = make(fake)
+    poll = sc.poll()
+    assert (poll.state, poll.retry_in) == ("error", 5)
+    assert lines[-1] == "needledrop: spotify error (token endpoint answered 502), next try in 5s"
+
+
 def test_unreadable_json_is_an_error_not_a_crash(fake):
     sc, _ = make(fake)
     sc.poll()
@@ -345,7 +369,8 @@ def test_a_refused_refresh_needs_reauth_and_stops_calling(fake, error):
     assert (poll.state, poll.message, poll.retry_in) == ("reauth", "re-auth needed", 60)
     assert client.TokenStore(nvm).load()["reauth"] is True
     fake.calls.clear()
-    assert sc.poll().state == "reauth" and fake.calls == []
+    again = sc.poll()
+    assert (again.state, again.retry_in) == ("reauth", 60) and fake.calls == []
 
 
 @pytest.mark.parametrize("error", ["invalid_grant", "invalid_client", "invalid_request"])
