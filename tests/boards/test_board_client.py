@@ -232,9 +232,10 @@ def test_nothing_playing_polls_every_30_seconds_or_the_interval_if_longer(
         fake.player = None
     else:
         fake.script("player", Reply(200, {"is_playing": False, "item": None}))
-    sc, _ = make(fake, poll_seconds=poll_seconds)
+    sc, lines = make(fake, poll_seconds=poll_seconds)
     poll = sc.poll()
     assert (poll.state, poll.message, poll.retry_in) == ("idle", "nothing playing", retry_in)
+    assert lines[-1] == "needledrop: nothing playing"
 
 
 def test_an_episode_shows_its_show_and_a_track_all_its_artists(fake):
@@ -390,9 +391,10 @@ def test_a_token_endpoint_failure_on_exchange_backs_off(fake):
     assert sc.poll().state == "playing"  # the code is still unused: the next poll exchanges it
 
 
-def test_an_exchange_answer_without_a_refresh_token_stores_nothing(fake):
+@pytest.mark.parametrize("answer", [{"access_token": "at-only"}, {"refresh_token": "rt-only"}])
+def test_an_exchange_answer_without_both_tokens_stores_nothing(fake, answer):
     nvm = NVM()
-    fake.script("token", Reply(200, {"access_token": "at-only", "token_type": "Bearer"}))
+    fake.script("token", Reply(200, answer))
     sc, lines = make(fake, nvm)
     poll = sc.poll()
     assert (poll.state, poll.retry_in) == ("error", 5)
@@ -422,3 +424,36 @@ def test_the_same_screen_is_logged_once(fake):
     sc.poll()
     sc.poll()
     assert lines.count("needledrop: playing: Aphex Twin - Windowlicker") == 1
+
+
+def test_a_refresh_answer_without_an_access_token_is_an_error(fake):
+    sc, lines = make(fake)
+    sc.poll()
+    fake.expire_access_tokens()
+    fake.script("token", Reply(200, {"token_type": "Bearer"}))
+    poll = sc.poll()
+    assert (poll.state, poll.retry_in) == ("error", 5)
+    assert lines[-1] == "needledrop: spotify error (token refresh answered 200), next try in 5s"
+
+
+def test_tokens_too_long_for_the_nvm_are_kept_in_ram_and_the_board_plays(fake):
+    sc, lines = make(fake, NVM(40))
+    assert sc.poll().state == "playing"
+    assert any("tokens kept in RAM only" in line for line in lines)
+    fake.calls.clear()
+    assert sc.poll().state == "playing"
+    assert fake.calls_to("token") == []  # the tokens in RAM still work
+
+
+def test_a_board_that_ran_circuitspotify_refreshes_its_token_and_plays(fake):
+    legacy = "R" * 131  # CircuitSpotify's fixed-size slot holds the whole refresh token
+    grant = fake.grant()
+    fake.refresh_tokens[legacy] = fake.refresh_tokens.pop(grant["refresh_token"])
+    nvm = NVM()
+    nvm[208:339] = legacy.encode()
+    sc, lines = make(fake, nvm, CIRCUITSPOTIFY_CODE="")
+    poll = sc.poll()
+    assert poll.state == "playing", lines
+    assert [c.form["refresh_token"] for c in grants(fake, "refresh_token")] == [[legacy]]
+    assert grants(fake, "authorization_code") == []
+    assert client.TokenStore(nvm).load()["refresh"] == legacy
