@@ -3,6 +3,7 @@ HTTP paths are in test_spotify_source.py)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -122,3 +123,39 @@ def test_retry_after_as_an_http_date():
     assert retry_after_seconds({"Retry-After": later}, NOW) == 90.0
     earlier = format_datetime(datetime.fromtimestamp(NOW - 90, UTC), usegmt=True)
     assert retry_after_seconds({"Retry-After": earlier}, NOW) == 0.0
+
+
+def test_missing_numbers_are_zero_and_an_episode_is_known_by_its_uri():
+    body = fake_track()
+    del body["progress_ms"], body["item"]["duration_ms"]
+    pb = parse_playback(body, NOW)
+    assert pb is not None and pb.item is not None
+    assert pb.progress_ms == 0 and pb.item.duration_ms == 0
+    episode = fake_episode()
+    del episode["item"]["duration_ms"]
+    pe = parse_playback(episode, NOW)
+    assert pe is not None and pe.item is not None and pe.item.duration_ms == 0
+    assert pe.item.item_id == episode["item"]["uri"] != episode["item"]["id"]
+
+
+def test_an_image_missing_a_dimension_never_beats_one_with_both():
+    for partial in ({"width": 5000}, {"height": 5000}):
+        body = fake_track()
+        body["item"]["album"]["images"] = [
+            {"url": "http://x/partial", **partial},
+            {"url": "http://x/sized", "width": 10, "height": 10},
+        ]
+        assert parse_playback(body, NOW).item.art_url == "http://x/sized"
+
+
+def test_token_info_reports_times_and_scope_but_no_token(make_source, token_path):
+    info = make_source().token_info()
+    assert info is not None
+    assert info.authorized_at == 1_760_000_000
+    assert info.scope == json.loads(token_path.read_text())["scope"]
+    token_path.write_text(json.dumps({"access_token": "a", "refresh_token": "r", "expires_at": 1}))
+    info = make_source().token_info()
+    assert info is not None and info.scope == "" and info.authorized_at is None
+    assert info.expires_at == 1
+    token_path.unlink()
+    assert make_source().token_info() is None
