@@ -121,19 +121,99 @@ def test_the_status_is_rewritten_on_the_heartbeat_exactly(cfg):
     assert json.loads(cfg.paths.status_file.read_text())["polls"] == 1
 
 
-def test_run_ends_at_until_and_records_the_stop(cfg):
-    runner, _ = runner_for(cfg, Answers(playing()))
+class CountingAnswers(Answers):
+    def __init__(self, *answers: object) -> None:
+        super().__init__(*answers)
+        self.polls = 0
+
+    def poll(self, now: float) -> Playback | None:
+        self.polls += 1
+        return super().poll(now)
+
+
+class PacedStop(threading.Event):
+    """A stop event that records how long the loop asks to wait, and returns at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout if timeout is not None else -1.0)
+        return self.is_set()
+
+
+def test_run_paces_frames_polls_once_ends_at_until_and_records_the_stop(cfg):
+    source = CountingAnswers(None)  # nothing playing: the next poll is idle_s later
+    runner, _ = runner_for(cfg, source)
     ticks = iter(range(1_000_000))
 
     def clock() -> float:
-        return 100.0 + next(ticks) * 0.01  # every call a hundredth of a second later
+        return 100.0 + next(ticks) * 0.001  # every call a millisecond later
 
+    stop = PacedStop()
     done = threading.Event()
-    loop = threading.Thread(
-        target=lambda: (runner.run(threading.Event(), clock=clock, until=100.5), done.set())
-    )
+    loop = threading.Thread(target=lambda: (runner.run(stop, clock=clock, until=100.5), done.set()))
     loop.start()
     loop.join(30)
     assert done.is_set(), "run() did not stop at `until`"
+    frame_s = 1 / cfg.display.fps
+    assert stop.waits and all(0 < w <= frame_s for w in stop.waits), stop.waits[:5]
+    assert source.polls == 1 and runner.status.polls == 1  # one poll in flight, then idle_s
     assert runner.status.stopped_at is not None and runner.status.stopped_at >= 100.5
     assert json.loads(cfg.paths.status_file.read_text())["stopped_at"] is not None
+
+
+def test_the_same_error_is_logged_once_and_a_new_one_again(cfg, caplog):
+    runner, _ = runner_for(cfg, Answers(Offline("DNS"), Offline("DNS"), Offline("TLS")))
+    with caplog.at_level(logging.WARNING, logger="needledrop.runner"):
+        for _ in range(3):
+            runner.step(runner.plan.next_at)
+    assert [r.getMessage() for r in caplog.records] == ["DNS", "TLS"]
+
+
+def test_a_status_file_that_cannot_be_written_is_logged_once_per_change(cfg, caplog):
+    cfg.paths.status_file.mkdir(parents=True)  # a directory where the file should go
+    runner, _ = runner_for(cfg, Answers(None, Offline("DNS")))  # idle: next poll in 60 s
+    with caplog.at_level(logging.WARNING, logger="needledrop.runner"):
+        runner.step(0.0)
+        runner.step(HEARTBEAT_S + 1)  # the heartbeat tries again: no new warning
+        assert runner.plan.next_at > HEARTBEAT_S + 1
+        runner.step(runner.plan.next_at)  # offline: the state changed
+    cannot = [m for m in caplog.messages if m.startswith("cannot write")]
+    assert len(cannot) == 2
+
+
+def test_token_times_from_the_source_reach_the_status(cfg):
+    from needledrop.spotify import TokenInfo
+
+    infos = iter([TokenInfo(111, 222, "s"), TokenInfo(333, 222, "s")])
+    frames = Frames()
+    runner = Runner(
+        cfg,
+        Answers(playing()),  # type: ignore[arg-type]
+        Renderer(64, 32, cfg, cfg.paths.art_cache_dir),
+        frames,
+        now=0.0,
+        token_info=lambda: next(infos),
+    )
+    assert (runner.status.token_expires_at, runner.status.authorized_at) == (111, 222)
+    runner.step(0.0)  # a good poll reads the token times again (a refresh moved them)
+    assert runner.status.token_expires_at == 333
+
+
+@pytest.mark.parametrize("failure", ["reauth", "message"])
+def test_reauth_and_messages_replace_the_offline_mark(cfg, failure):
+    from needledrop.spotify import ReauthNeeded
+
+    second = ReauthNeeded("dead") if failure == "reauth" else TokenUnavailable("no cache")
+    runner, _ = runner_for(cfg, Answers(Offline("DNS"), second))
+    runner.step(0.0)
+    assert runner.state.offline
+    runner.step(runner.plan.next_at)
+    assert not runner.state.offline
+
+
+def test_the_first_frame_is_drawn(cfg):
+    runner, frames = runner_for(cfg, Answers(None))
+    assert runner.draw(0.0) is True and frames.shown == 1
