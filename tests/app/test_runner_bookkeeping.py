@@ -111,13 +111,16 @@ def test_a_frame_is_drawn_only_when_something_visible_changed(cfg):
 
 
 def test_the_status_is_rewritten_on_the_heartbeat_exactly(cfg):
-    runner, _ = runner_for(cfg, Answers(playing(False)))
-    runner.step(0.0)
+    t0 = 1_000.0
+    frames = Frames()
+    renderer = Renderer(64, 32, cfg, cfg.paths.art_cache_dir)
+    runner = Runner(cfg, Answers(playing(False)), renderer, frames, now=t0)  # type: ignore[arg-type]
+    runner.step(t0)
     runner.plan = replace(runner.plan, next_at=1e9)  # no more polls
     cfg.paths.status_file.write_text("{}")
-    runner.step(HEARTBEAT_S - 0.5)
+    runner.step(t0 + HEARTBEAT_S - 0.5)
     assert cfg.paths.status_file.read_text() == "{}"
-    runner.step(HEARTBEAT_S)
+    runner.step(t0 + HEARTBEAT_S)
     assert json.loads(cfg.paths.status_file.read_text())["polls"] == 1
 
 
@@ -179,6 +182,7 @@ def test_a_status_file_that_cannot_be_written_is_logged_once_per_change(cfg, cap
         runner.step(0.0)
         runner.step(HEARTBEAT_S + 1)  # the heartbeat tries again: no new warning
         assert runner.plan.next_at > HEARTBEAT_S + 1
+        assert sum(m.startswith("cannot write") for m in caplog.messages) == 1
         runner.step(runner.plan.next_at)  # offline: the state changed
     cannot = [m for m in caplog.messages if m.startswith("cannot write")]
     assert len(cannot) == 2
