@@ -47,18 +47,22 @@ class Module:
 
 
 APP = "app/src/needledrop"
-FAULTS = "tests/app/test_*fault*.py"  # fault-handling tests, whichever module they are about
+# Fault-handling tests, whichever module they are about (the fault-handling work added
+# test_atomic_writes.py, test_rate_limit.py and test_token_cache_faults.py).
+FAULTS = ("tests/app/test_*fault*.py", "tests/app/test_atomic*.py", "tests/app/test_rate_limit*.py")
 MODULES: dict[str, Module] = {
     "schedule": Module(f"{APP}/schedule.py", ("tests/app/test_schedule*.py",), 60),
-    "status": Module(f"{APP}/status.py", ("tests/app/test_status*.py",), 60),
+    "status": Module(
+        f"{APP}/status.py", ("tests/app/test_status*.py", "tests/app/test_rate_limit*.py"), 60
+    ),
     "files": Module(
         f"{APP}/files.py",
-        ("tests/app/test_files*.py", FAULTS, "tests/app/test_status*.py"),
+        ("tests/app/test_files*.py", *FAULTS, "tests/app/test_status*.py"),
         60,
     ),
     "config": Module(f"{APP}/config.py", ("tests/app/test_config*.py",), 60),
-    "spotify": Module(f"{APP}/spotify.py", ("tests/app/test_spotify*.py", FAULTS), 90),
-    "runner": Module(f"{APP}/runner.py", ("tests/app/test_runner*.py", FAULTS), 90),
+    "spotify": Module(f"{APP}/spotify.py", ("tests/app/test_spotify*.py", *FAULTS), 90),
+    "runner": Module(f"{APP}/runner.py", ("tests/app/test_runner*.py", *FAULTS), 90),
     "board": Module(
         "roles/circuitpython/files/board/needledrop_spotify.py",
         (
