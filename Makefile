@@ -37,12 +37,13 @@ CONTROLLERS_PYTHON ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/ver
 VENV_NEWEST := $(TOP)/.venv-newest
 PLAYBOOKS := site.yml $(wildcard playbooks/*.yml) inventory/demo/fleet.yml benchmarks/naive_per_host.yml
 
-.PHONY: help demo demo-down test lint pytest molecule controllers deps venv image bench clean panel-contract
+.PHONY: help demo demo-down test lint pytest molecule controllers deps venv image bench mutation clean panel-contract
 
 help:
 	@echo "make demo   - run site.yml against a virtual fleet of containers (inventory/demo)"
 	@echo "make test   - lint + pytest + every molecule scenario (S=name for one)"
 	@echo "make bench  - benchmarks; figures go to docs/benchmarks.md by hand"
+	@echo "make mutation [M=schedule] - mutation score per module (slow; not in CI; docs/testing.md)"
 	@echo "make controllers - lint, syntax checks and pi_base's scenario under the newest ansible-core"
 	@echo "SUITE=trixie|bookworm - the Raspberry Pi OS release of the test containers (docs/platforms.md)"
 	@echo "ARCH=arm64  - build and run the test image under qemu (slow; not in CI)"
@@ -108,6 +109,21 @@ bench: venv image
 	python benchmarks/polling.py
 	python benchmarks/render.py
 	python benchmarks/fleet_build.py
+
+# Mutation testing (docs/testing.md): cosmic-ray in its own venv, each module mutated in a scratch
+# copy of the tree with only the tests that cover it. M="schedule status" for some modules;
+# MUTATION_ARGS=--survivors re-runs only the last run's survivors (scripts/mutation.py --help).
+M ?=
+MUTATION_ARGS ?=
+MUTATION_VENV := $(TOP)/.cache/mutation/venv
+
+mutation: venv $(MUTATION_VENV)/.installed
+	$(PY) scripts/mutation.py $(MUTATION_ARGS) $(M)
+
+$(MUTATION_VENV)/.installed: requirements-mutation.txt
+	test -x $(MUTATION_VENV)/bin/python || python3 -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/python -m pip install -q -r requirements-mutation.txt
+	touch $@
 
 # apt packages only when one is missing (a fresh Debian 12 machine as root).
 deps:

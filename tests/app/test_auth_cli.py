@@ -65,7 +65,8 @@ def test_loopback_sign_in_writes_a_working_0600_token_cache(fake, auth_cfg, tmp_
         "user-read-playback-state",
     }
     assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
-    [code_call] = [c for c in fake.calls_to("token") if c.form["grant_type"] == ["code"] or True]
+    # One token call, and it is the code exchange (not a refresh or a client-credentials grant).
+    [code_call] = fake.calls_to("token")
     assert code_call.form["grant_type"] == ["authorization_code"]
     assert code_call.form["redirect_uri"] == [auth_cfg.redirect_uri]
 
@@ -187,6 +188,9 @@ def test_run_then_status_json_reports_what_was_shown(tmp_path, fake, spotify_env
     assert doc["token"]["authorized_at"] == iso(1)
     assert doc["token"]["expiry_warning"] is True  # authorized in 1970: long past 6 months
     assert doc["running"] is False and code == 1  # the service stopped after --duration
+    token = json.loads((tmp_path / "token.json").read_text())
+    shown = json.dumps(doc) + (tmp_path / "state" / "status.json").read_text()
+    assert token["access_token"] not in shown and token["refresh_token"] not in shown
 
 
 def test_status_json_before_any_run_reports_token_and_unhealthy(

@@ -10,6 +10,7 @@ from needledrop.status import (
     ReauthRecord,
     RunStatus,
     clear_reauth,
+    iso,
     read_status,
     showing,
     write_json_atomic,
@@ -80,9 +81,21 @@ def test_paused_for_longer_than_idle_after_shows_idle():
     assert showing(state, 600.0, 601.0) == {"screen": "idle"}
 
 
-def test_status_json_holds_no_token(tmp_path):
+def test_status_holds_no_token_even_when_given_the_whole_token_cache(tmp_path):
+    """The status file and `status --json` show when the token expires, never the token."""
     now = 1_800_000_000.0
-    path = written(tmp_path, now, token_expires_at=now + 3600, authorized_at=now)
-    text = path.read_text()
-    assert 'access_token"' not in text and 'refresh_token"' not in text
-    assert json.loads(text)["token"]["access_token_expires_at"] is not None
+    cache = {
+        "access_token": "AQB-secret-access-value",
+        "refresh_token": "AQC-secret-refresh-value",
+        "token_type": "Bearer",
+        "expires_at": now + 3600,
+        "authorized_at": now - 86400,
+        "scope": "user-read-playback-state",
+    }
+    path = tmp_path / "status.json"
+    write_json_atomic(path, {"updated_at": iso(now)})  # a service that has not reported tokens
+    doc, _ = read_status(path, tmp_path / "none", now, token=cache)
+    text = json.dumps(doc) + path.read_text()
+    assert "secret-access-value" not in text and "secret-refresh-value" not in text
+    assert doc["token"]["access_token_expires_at"] == iso(now + 3600)
+    assert doc["token"]["authorized_at"] == iso(now - 86400)

@@ -126,7 +126,11 @@ class Board:
         path = self.drive / "settings.toml"
         path.write_text(path.read_text() + f'{key} = "{value}"\n')
 
-    def boot(self, fake, seconds: float = 30, net_down: tuple[str, ...] = ()) -> Boot:
+    def boot(
+        self, fake, seconds: float = 30, net_down: tuple[str, ...] = (), expect_rc: int = 0
+    ) -> Boot:
+        """Run code.py for ``seconds`` of virtual time; a board that crashes (an exit status
+        other than ``expect_rc``) fails the test here, whichever boot of the test it is."""
         self.boots += 1
         log = self.drive.parent / f"screen-{self.boots}.jsonl"
         args = [
@@ -151,4 +155,6 @@ class Board:
         screens = (
             [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         )
-        return Boot(proc.returncode, proc.stdout + proc.stderr, screens)
+        boot = Boot(proc.returncode, proc.stdout + proc.stderr, screens)
+        assert boot.rc == expect_rc, f"board exited {boot.rc}:\n{boot.console[-3000:]}"
+        return boot

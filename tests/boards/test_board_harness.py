@@ -3,18 +3,36 @@ the real adafruit_requests from the playbook's lib/, and the loopback fake Spoti
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 from boardsim import S3, board_host, dir_board, run_playbook
 from fakes.spotify import SCOPES, FakeSpotify, Reply, fake_track
 from harness import Board, make_ca
 
 REDIRECT = "https://open.spotify.com/"
+ROLE_BOARD = Path(__file__).resolve().parents[2] / "roles" / "circuitpython" / "files" / "board"
+
+
+# make mutation sets this: the playbook writes the drive once (in the baseline run) instead of
+# once per mutant; each run then copies the role's board files over it, as the playbook would.
+DRIVE_CACHE_ENV = "NEEDLEDROP_TEST_BOARD_DRIVE"
+BOARD_FILES = {"code.py": "code.py", "needledrop_spotify.py": "lib/needledrop_spotify.py"}
 
 
 @pytest.fixture(scope="module")
 def display_drive(tmp_path_factory):
     """A board drive as the playbook writes it in display mode, with a first CODE."""
     tmp = tmp_path_factory.mktemp("display")
+    cached = Path(os.environ[DRIVE_CACHE_ENV]) if os.environ.get(DRIVE_CACHE_ENV) else None
+    if cached is not None and cached.is_dir():
+        drive = tmp / "media" / "CIRCUITPY"
+        shutil.copytree(cached, drive)
+        for src, dest in BOARD_FILES.items():
+            shutil.copyfile(ROLE_BOARD / src, drive / dest)
+        return drive
     drive = dir_board(tmp / "media" / "CIRCUITPY", "9.2.1", S3, "A1B2C3D4E5F6")
     run = run_playbook(
         tmp,
@@ -28,6 +46,10 @@ def display_drive(tmp_path_factory):
         },
     )
     assert run.rc == 0, run.output[-3000:]
+    for src, dest in BOARD_FILES.items():  # what the cache relies on: the files, as they are
+        assert (drive / dest).read_bytes() == (ROLE_BOARD / src).read_bytes()
+    if cached is not None:
+        shutil.copytree(drive, cached)
     return drive
 
 

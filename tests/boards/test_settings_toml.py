@@ -105,7 +105,10 @@ def test_bad_wifi_passwords_are_refused_without_echoing_them(password):
 
 
 def test_64_hex_digit_psk_is_accepted():
-    render_block({"CIRCUITPY_WIFI_PASSWORD": string.hexdigits[:16] * 4})
+    psk = string.hexdigits[:16] * 4
+    content, _ = merge(None, {"CIRCUITPY_WIFI_PASSWORD": psk})
+    assert parse(content)["CIRCUITPY_WIFI_PASSWORD"] == psk
+    assert psk in render_block({"CIRCUITPY_WIFI_PASSWORD": psk})
 
 
 def test_escapes_quotes_backslashes_and_non_ascii():
