@@ -19,4 +19,4 @@ except ConfigError as e:
 except tomllib.TOMLDecodeError as e:
     print(json.dumps({"ok": False, "key": "", "message": f"the rendered TOML is invalid: {e}"}))
 else:
-    print(json.dumps({"ok": True}))
+    print(json.dumps({"ok": True, "key": "", "message": ""}))
