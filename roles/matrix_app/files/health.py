@@ -27,7 +27,9 @@ if doc.get("error"):
 if main_pid == 0:
     problems.append("the service is not running")
 elif doc.get("pid") not in (None, main_pid):
-    problems.append(f"status.json is from an earlier process (pid {doc.get('pid')}, not {main_pid})")
+    problems.append(
+        f"status.json is from an earlier process (pid {doc.get('pid')}, not {main_pid})"
+    )
 if not doc.get("error") and not doc.get("running"):
     problems.append(f"status not updated since {doc.get('updated_at')}")
 if doc.get("reauth_needed"):
