@@ -26,7 +26,8 @@ def tile(host: str, frame: Path, status: str) -> Image.Image:
         status = f"{status} (no frame: {e.strerror or e})"
     scale = max(1, TARGET_H // img.height)
     img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    font = ImageFont.load_default()
+    font = ImageFont.load_default(size=12)
+    status = status.replace("\u2014", "-")  # Pillow's built-in font has no em dash
     width = max(img.width, 8 * max(len(host), len(status))) + 2 * PAD
     out = Image.new("RGB", (width, img.height + 2 * LINE + 3 * PAD), (16, 16, 16))
     draw = ImageDraw.Draw(out)
