@@ -52,12 +52,14 @@ help:
 
 demo: deps venv
 	scripts/build-test-image.sh $(ARCH) $(DEMO_SUITE)
-	ansible-playbook inventory/demo/fleet.yml -e demo_fleet_state=started
-	ansible-playbook -i inventory/demo/hosts.yml site.yml
-	ansible-playbook -i inventory/demo/hosts.yml playbooks/status.yml
-	@echo "make demo: the three displays have the base tuning and the rgbmatrix bindings (table above)."
-	@echo "           The app service (unit, Spotify credentials) comes with the matrix-app role; until"
-	@echo "           then see a frame: .venv/bin/needledrop render --demo --size 192x64 --out frame.png"
+	@start=$$(date +%s); \
+	ansible-playbook inventory/demo/fleet.yml -e demo_fleet_state=started; \
+	ansible-playbook -i inventory/demo/hosts.yml inventory/demo/credentials.yml; \
+	ansible-playbook -i inventory/demo/hosts.yml site.yml; \
+	ansible-playbook -i inventory/demo/hosts.yml playbooks/status.yml; \
+	ansible-playbook -i inventory/demo/hosts.yml inventory/demo/contact-sheet.yml; \
+	echo "make demo: done in $$(( $$(date +%s) - start )) s. Contact sheet: $(TOP)/.cache/demo/contact-sheet.png"; \
+	echo "           Each display: podman exec demo-kitchen /opt/needledrop/current/bin/needledrop status --config /etc/needledrop/needledrop.toml"
 
 demo-down: venv
 	ansible-playbook inventory/demo/fleet.yml -e demo_fleet_state=absent

@@ -175,6 +175,21 @@ def test_status_is_not_rewritten_every_frame(make_runner, cfg):
     assert json.loads(cfg.paths.status_file.read_text())["polls"] >= 2
 
 
+def test_status_reports_the_first_frame_at_once_and_counts_frames_on_the_heartbeat(
+    make_runner, cfg
+):
+    runner, backend = make_runner(ScriptedSource(playing()))
+    runner.step(0.0)
+    doc = json.loads(cfg.paths.status_file.read_text())
+    assert (doc["frames_shown"], doc["last_frame_at"]) == (1, "1970-01-01T00:00:00Z")
+    for t in range(1, 50):
+        runner.step(t * 1.0)
+    runner.write_status(50.0, force=True)
+    doc = json.loads(cfg.paths.status_file.read_text())
+    assert doc["frames_shown"] == len(backend.frames) > 1
+    assert doc["last_frame_at"] is not None and doc["last_frame_at"] > "1970-01-01T00:00:00Z"
+
+
 class BlockingSource:
     """A poll that hangs until released: a stand-in for a slow network."""
 

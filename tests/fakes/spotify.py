@@ -93,8 +93,11 @@ class FakeSpotify:
         ssl_context: ssl.SSLContext | None = None,
         client_id: str = "fake-client-id",
         client_secret: str = "fake-client-secret",
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.ssl_context = ssl_context
+        self.host, self.requested_port = host, port  # the demo serves on its own network
         self.client_id = client_id
         self.client_secret = client_secret
         self.player: PlayerState | Callable[[], PlayerState] = None
@@ -120,7 +123,7 @@ class FakeSpotify:
         class Handler(_Handler):
             server_fake = fake
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = ThreadingHTTPServer((self.host, self.requested_port), Handler)
         server.daemon_threads = True
         server.block_on_close = False
         if self.ssl_context is not None:

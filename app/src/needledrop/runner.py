@@ -270,6 +270,7 @@ class Runner:
             return False
         self.backend.show(self.renderer.frame(self.state, now))
         self.frames += 1
+        self.status.frames_shown, self.status.last_frame_at = self.frames, now
         return True
 
     def step(self, now: float) -> None:
@@ -294,6 +295,7 @@ class Runner:
             st.last_error,
             st.token_expires_at,
             st.authorized_at,
+            self.frames > 0,  # the first frame is reported at once (deploy health checks)
         )
         if not force and key == self._status_key and now - self._status_written_at < HEARTBEAT_S:
             return

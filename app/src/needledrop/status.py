@@ -100,6 +100,8 @@ class RunStatus:
     authorized_at: float | None = None
     token_save_error: str | None = None  # a refreshed token could not be saved: why
     stopped_at: float | None = None  # set when the service shuts down cleanly
+    frames_shown: int = 0  # frames the backend was given since the start
+    last_frame_at: float | None = None
 
     def to_json(self, state: DisplayState, idle_after_s: float, now: float) -> dict[str, Any]:
         deadline = (
@@ -127,6 +129,8 @@ class RunStatus:
             ),
             "reauth_needed": state.reauth_needed,
             "polls": self.polls,
+            "frames_shown": self.frames_shown,
+            "last_frame_at": iso(self.last_frame_at),
             "api_errors": self.api_errors,
             "last_poll_ok_at": iso(self.last_poll_ok_at),
             "last_error": self.last_error,
