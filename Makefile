@@ -54,7 +54,6 @@ demo: deps venv
 	scripts/build-test-image.sh $(ARCH) $(DEMO_SUITE)
 	@start=$$(date +%s); \
 	ansible-playbook inventory/demo/fleet.yml -e demo_fleet_state=started; \
-	ansible-playbook -i inventory/demo/hosts.yml inventory/demo/credentials.yml; \
 	ansible-playbook -i inventory/demo/hosts.yml site.yml; \
 	ansible-playbook -i inventory/demo/hosts.yml playbooks/status.yml; \
 	ansible-playbook -i inventory/demo/hosts.yml inventory/demo/contact-sheet.yml; \
