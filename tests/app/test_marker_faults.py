@@ -217,3 +217,25 @@ def test_status_command_with_an_unreadable_marker_reports_it_without_claiming(
     Fault(monkeypatch, marker, errno.EACCES)
     doc, _ = read_status(tmp_path / "status.json", marker, 0.0)
     assert doc["reauth_file_error"] == f"cannot read {marker}: Permission denied"
+
+
+@pytest.mark.parametrize("code", ERRNOS, ids=errno.errorcode.get)
+def test_an_unreadable_state_directory_at_start_is_said_and_the_start_goes_on(
+    tmp_path, monkeypatch, caplog, code
+):
+    from needledrop.runner import remove_stale_temporaries_at_start
+
+    cfg = config(tmp_path)
+    cfg.paths.state_dir.mkdir()
+    scandir = os.scandir
+
+    def failing_scandir(p: object) -> object:
+        if Path(os.fsdecode(p)) == cfg.paths.state_dir:  # type: ignore[arg-type]
+            raise OSError(code, os.strerror(code), str(p))
+        return scandir(p)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", failing_scandir)
+    with caplog.at_level(logging.WARNING):
+        assert remove_stale_temporaries_at_start(cfg) == []
+    said = warnings_about(caplog, cfg.paths.state_dir)
+    assert len(said) == 1 and os.strerror(code) in said[0], said
