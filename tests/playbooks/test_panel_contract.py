@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as hs
 from needledrop.config import ConfigError, parse_config
-from needledrop.settings import MATRIX, SERVICE_USER
+from needledrop.settings import CANVAS_MIN, MATRIX, SERVICE_USER
 
 TOP = Path(__file__).resolve().parents[2]
 ROLE = TOP / "roles" / "rgb_matrix"
@@ -97,6 +99,12 @@ def _cases() -> list[tuple[str, dict[str, Any]]]:
             case = {st.name: v, **st.given}
             cases.append((f"{st.name}={v!r}", case))
     cases.append(("parallel=4 regular", {"parallel": 4, "hardware_mapping": "regular"}))
+    cases.append(("canvas 16x8", {"rows": 8, "cols": 16}))
+    cases.append(("canvas 16x16", {"rows": 8, "cols": 16, "parallel": 2}))
+    cases.append(("canvas 8x64 rotated", {"rows": 8, "pixel_mapper_config": "Rotate:90"}))
+    cases.append(("canvas 64x16 rotated", {"rows": 16, "pixel_mapper_config": "Rotate:90"}))
+    cases.append(("mapper Rotate:45", {"pixel_mapper_config": "Rotate:45"}))
+    cases.append(("mapper unknown", {"pixel_mapper_config": "Spiral"}))
     cases.append(("unknown key", {"rowz": 32}))
     return cases
 
@@ -124,9 +132,55 @@ def test_role_refuses_exactly_what_the_app_refuses(name, case):
     defaults = _yaml(ROLE / "defaults" / "main.yml")
     spec = _yaml(ROLE / "vars" / "main.yml")["rgb_matrix__panel_spec"]
     panel = {st.name: defaults[st.role_var] for st in MATRIX} | case
-    problems = _filter().rgb_matrix_panel_problems(panel, spec, case)
+    problems = _filter().rgb_matrix_panel_problems(panel, spec, case, CANVAS_MIN)
     assert (problems == []) == _app_accepts(case), problems
     assert all(p.startswith("rgb_matrix_") and p.count(". ") == 0 for p in problems), problems
+
+
+def test_the_role_gets_the_apps_canvas_minimum_generated():
+    assert _yaml(ROLE / "vars" / "main.yml")["rgb_matrix__canvas_min"] == CANVAS_MIN
+
+
+MAPPERS = hs.one_of(
+    hs.sampled_from(
+        ["Rotate:0", "Rotate:90", "Rotate:270", "Rotate:45", "Rotate:x", "Mirror:H", "Mirror:Q"]
+        + ["U-mapper", "V-mapper", "V-mapper:Z", "V-mapper:Q", "StackToRow", "Spiral", ""]
+    ),
+    hs.builds(lambda w, h: f"Remap:{w},{h}|0,0n", hs.integers(0, 80), hs.integers(0, 80)),
+    hs.just("Remap:wide"),
+)
+PANELS = hs.fixed_dictionaries(
+    {
+        "rows": hs.integers(4, 33).map(lambda r: 2 * r),
+        "cols": hs.sampled_from([16, 24, 32, 64, 128]),
+        "chain_length": hs.integers(1, 4),
+        "parallel": hs.integers(1, 4),
+        "hardware_mapping": hs.sampled_from(["regular", "compute-module"]),
+        "pixel_mapper_config": hs.lists(MAPPERS, max_size=3).map(";".join),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=PANELS)
+@example(
+    {
+        "rows": 8,
+        "cols": 16,
+        "chain_length": 1,
+        "parallel": 1,
+        "hardware_mapping": "regular",
+        "pixel_mapper_config": "",
+    }
+)
+def test_role_and_app_agree_on_every_canvas_and_mapper_chain(case):
+    """Arbitrary panels: the role refuses (one sentence each) exactly what the app refuses."""
+    defaults = _yaml(ROLE / "defaults" / "main.yml")
+    spec = _yaml(ROLE / "vars" / "main.yml")["rgb_matrix__panel_spec"]
+    panel = {st.name: defaults[st.role_var] for st in MATRIX} | case
+    problems = _filter().rgb_matrix_panel_problems(panel, spec, {}, CANVAS_MIN)
+    assert (problems == []) == _app_accepts(case), problems
+    assert all(p.startswith("rgb_matrix_") and p.endswith(".") for p in problems), problems
 
 
 def test_filter_and_app_share_the_compute_module_rule():
@@ -180,6 +234,7 @@ def test_role_validation_runs_the_filter_before_any_change(tmp_path):
         ("rows 66", 66, {}),
         ("rows 9 and unknown key", 9, {"rowz": 1}),
         ("extra gpio_slowdown 11", 32, {"gpio_slowdown": 11}),
+        ("rows 8 on one chain", 8, {"cols": 16}),
     ]
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     (tmp_path / "case.yml").write_text(CASE)
@@ -204,6 +259,10 @@ def test_role_validation_runs_the_filter_before_any_change(tmp_path):
     assert out["rows 66"] == "rgb_matrix_rows is 66; it must be an even integer from 8 to 64."
     assert "rgb_matrix_extra_options has rowz" in out["rows 9 and unknown key"]
     assert "rgb_matrix_rows is 9;" in out["rows 9 and unknown key"]
+    assert out["rows 8 on one chain"].startswith(
+        "rgb_matrix_rows, rgb_matrix_cols, rgb_matrix_chain_length and rgb_matrix_parallel make "
+        "a canvas of 16x8 pixels"
+    )
     assert out["extra gpio_slowdown 11"] == (
         "rgb_matrix_gpio_slowdown is 11 (set in rgb_matrix_extra_options); "
         "it must be an integer from -1 to 10."
@@ -237,7 +296,7 @@ def test_shipped_inventories_hold_panels_both_sides_accept(host, panel):
     defaults = _yaml(ROLE / "defaults" / "main.yml")
     spec = _yaml(ROLE / "vars" / "main.yml")["rgb_matrix__panel_spec"]
     merged = {st.name: defaults[st.role_var] for st in MATRIX} | panel
-    assert _filter().rgb_matrix_panel_problems(merged, spec, {}) == []
+    assert _filter().rgb_matrix_panel_problems(merged, spec, {}, CANVAS_MIN) == []
 
 
 def test_documented_template_of_rgb_matrix_panel_gives_a_matrix_section_the_app_reads():

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from needledrop.settings import PARALLEL_MAX, SETTINGS, Setting, shown
+from needledrop.settings import CANVAS_MIN, PARALLEL_MAX, SETTINGS, Setting, shown
 
 CONFIG_ENV = "NEEDLEDROP_CONFIG"
 
@@ -375,11 +375,34 @@ def _matrix(s: _Section) -> MatrixConfig:
             f"not {m.parallel}",
         )
     try:
-        mapped_size(m)
+        width, height = mapped_size(m)
     except ValueError as e:
         raise ConfigError(s.key("pixel_mapper_config"), str(e)) from None
+    problem = canvas_problem(m, width, height)
+    if problem is not None:
+        raise ConfigError(s.name, problem)
     s.done()
     return m
+
+
+def canvas_problem(m: MatrixConfig, width: int, height: int) -> str | None:
+    """Why the renderer cannot draw on a ``width`` x ``height`` canvas of ``m``, or None."""
+    if width >= CANVAS_MIN and height >= CANVAS_MIN:
+        return None
+    mapped = bool(m.pixel_mapper_config.strip())
+    how = (
+        "after pixel_mapper_config"
+        if mapped
+        else f"(cols {m.cols} x chain_length {m.chain_length} by rows {m.rows} x parallel "
+        f"{m.parallel})"
+    )
+    fix = "raise rows, cols, chain_length or parallel" + (
+        ", or change pixel_mapper_config" if mapped else ""
+    )
+    return (
+        f"the panel is {width}x{height} pixels {how}; needledrop draws panels from "
+        f"{CANVAS_MIN}x{CANVAS_MIN} up: {fix}"
+    )
 
 
 def _display(s: _Section) -> DisplayConfig:

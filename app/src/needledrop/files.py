@@ -134,6 +134,9 @@ def remove_stale_temporaries(
         entries = list(os.scandir(directory))
     except (FileNotFoundError, NotADirectoryError):
         return removed
+    except OSError as e:  # unreadable: nothing of ours can be removed; the service goes on
+        log.warning("cannot look for interrupted writes in %s: %s", directory, e.strerror or e)
+        return removed
     for entry in entries:
         target = temp_target(entry.name)
         ours = target is not None and (targets is None or targets(target))

@@ -41,6 +41,7 @@ from needledrop.status import (
     ReauthRecord,
     RunStatus,
     clear_reauth,
+    file_fault,
     iso,
     parse_iso,
     write_reauth,
@@ -162,6 +163,10 @@ class Runner:
         self.frames = 0
         self._status_key: Any = None
         self._status_written_at = -float("inf")
+        self._file_faults: dict[tuple[str, Path], str] = {}  # what was logged, to log it once
+        self._marker_to_clear = True  # a marker may be left from an earlier run
+        self._marker_to_write = False
+        self._marker_record: ReauthRecord | None = None
         self._refresh_token_info()
         if cfg.source == "spotify":
             self._resume_rate_limit(now)
@@ -204,10 +209,11 @@ class Runner:
                 log.info("Spotify answers again after its rate limit")
             elif self.state.offline or self.state.reauth_needed or self.state.message:
                 log.info("polling works again")
-            first_ok = st.last_poll_ok_at is None  # a marker may be left from an earlier run
-            recovering = self.state.reauth_needed or st.last_error is not None
-            if (first_ok or recovering) and clear_reauth(cfg.paths.reauth_file):
-                log.info("new token works; removed %s", cfg.paths.reauth_file)
+            if self.state.reauth_needed or st.last_error is not None:
+                self._marker_to_clear = True
+            self._marker_to_write = False
+            if self._marker_to_clear:
+                self._clear_marker()
             played = result.asked_at if pb is not None and pb.is_playing else None
             self.state = DisplayState(
                 playback=pb,
@@ -238,15 +244,15 @@ class Runner:
             cleared = {"rate_limited_until": None, "rate_limit_quota": False}
             if kind == "reauth":
                 if not self.state.reauth_needed:
-                    write_reauth(
-                        cfg.paths.reauth_file,
-                        ReauthRecord(
-                            since=datetime.fromtimestamp(result.asked_at, UTC).isoformat(),
-                            reason=str(err),
-                            token_cache=str(cfg.paths.token_cache),
-                            client_id=cfg.spotify.client_id,
-                        ),
+                    self._marker_to_write = True
+                    self._marker_record = ReauthRecord(
+                        since=datetime.fromtimestamp(result.asked_at, UTC).isoformat(),
+                        reason=str(err),
+                        token_cache=str(cfg.paths.token_cache),
+                        client_id=cfg.spotify.client_id,
                     )
+                if self._marker_to_write:
+                    self._write_marker()
                 self.state = self.state.with_(
                     reauth_needed=True, message=None, offline=False, **cleared
                 )
@@ -263,6 +269,43 @@ class Runner:
                 self.state = self.state.with_(offline=True, **cleared)
         st.next_poll_at = self.plan.next_at
         self.write_status(now)
+
+    def _file_trouble(self, action: str, path: Path, e: OSError | None) -> None:
+        """Log a file the loop cannot read or write once (with the path and the reason) and
+        once more when it works again; the loop goes on either way."""
+        key = (action, path)
+        if e is None:
+            if self._file_faults.pop(key, None) is not None:
+                log.info("%s works again: %s", action, path)
+            return
+        why = file_fault(path, e)
+        if self._file_faults.get(key) != why:
+            self._file_faults[key] = why
+            log.warning("cannot %s %s; will retry", action, why)
+
+    def _clear_marker(self) -> None:
+        path = self.cfg.paths.reauth_file
+        try:
+            removed = clear_reauth(path)
+        except OSError as e:
+            self._file_trouble("remove the re-auth marker", path, e)
+            return
+        self._file_trouble("remove the re-auth marker", path, None)
+        self._marker_to_clear = False
+        if removed:
+            log.info("new token works; removed %s", path)
+
+    def _write_marker(self) -> None:
+        path = self.cfg.paths.reauth_file
+        if self._marker_record is None:
+            return
+        try:
+            write_reauth(path, self._marker_record)
+        except OSError as e:
+            self._file_trouble("write the re-auth marker", path, e)
+            return
+        self._file_trouble("write the re-auth marker", path, None)
+        self._marker_to_write = False
 
     def draw(self, now: float) -> bool:
         """Show a new frame if anything visible changed; True if one was shown."""

@@ -42,6 +42,7 @@ MULTIPLEXING_MAX = 22  # registered multiplex mappers (lib/multiplex-mappers.cc)
 PWM_BITS_MAX = 11  # Framebuffer::kBitPlanes (lib/framebuffer-internal.h)
 PARALLEL_MAX = 3  # more chains only with hardware_mapping "compute-module" ...
 PARALLEL_MAX_COMPUTE_MODULE = 6  # ... up to 6 (wide GPIO)
+CANVAS_MIN = 16  # the smallest canvas side the renderer draws (render/layout.py), after mappers
 SERVICE_USER = "needledrop"  # pi_base_service_user: the library drops to it after GPIO setup
 
 
@@ -59,7 +60,8 @@ class Setting:
     step: int = 1  # int settings: the value is a multiple of this (rows: 2)
     choices: tuple[str, ...] = ()
     origin: str = NEEDLEDROP  # where the limits come from
-    # Other keys of the same section under which ``hi`` holds (parallel: compute-module).
+    # Other keys of the same section under which the limits hold (parallel: compute-module for
+    # ``hi``; rows: a second chain for ``lo``, as the canvas must be CANVAS_MIN high).
     given: Mapping[str, Value] = field(default_factory=dict)
 
     @property
@@ -153,7 +155,18 @@ MATRIX: tuple[Setting, ...] = (
         choices=HARDWARE_MAPPINGS,
         origin="upstream lib/hardware-mapping.c",
     ),
-    Setting("matrix", "rows", "int", 32, "Rows of one panel.", 8, 64, step=2, origin=OPTIONS_CC),
+    Setting(
+        "matrix",
+        "rows",
+        "int",
+        32,
+        "Rows of one panel.",
+        8,
+        64,
+        step=2,
+        origin=OPTIONS_CC,
+        given={"parallel": 2},  # 8 rows on one chain: a canvas lower than CANVAS_MIN
+    ),
     Setting(
         "matrix",
         "cols",

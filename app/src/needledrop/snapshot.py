@@ -16,6 +16,7 @@ from PIL import Image
 from needledrop.backends.png import PngBackend
 from needledrop.demo import DemoSource
 from needledrop.render import Renderer, RenderSettings
+from needledrop.settings import CANVAS_MIN
 from needledrop.state import DisplayState
 
 DEMO_START = 1_795_037_400.0  # 2026-11-18 21:30 UTC: the demo's fixed clock
@@ -46,8 +47,10 @@ def parse_size(text: str) -> tuple[int, int]:
     if not m:
         raise SnapshotError(f"--size must look like 64x32 (width x height), not {text!r}")
     w, h = int(m.group(1)), int(m.group(2))
-    if not (16 <= w <= 1024 and 16 <= h <= 1024):
-        raise SnapshotError(f"--size must be from 16x16 to 1024x1024, not {text!r}")
+    if not (CANVAS_MIN <= w <= 1024 and CANVAS_MIN <= h <= 1024):
+        raise SnapshotError(
+            f"--size must be from {CANVAS_MIN}x{CANVAS_MIN} to 1024x1024, not {text!r}"
+        )
     return w, h
 
 

@@ -28,7 +28,9 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +55,35 @@ TOKEN_KEYS = ("access_token", "token_type", "expires_in", "scope", "expires_at",
 # --- what can go wrong --------------------------------------------------------------------------
 
 
+_URL = re.compile(r"(?i)([a-z0-9+.-]*://[^\s?#]*)[?#]\S*")  # query/fragment: tokens
+_TOKENISH = re.compile(r"[A-Za-z0-9_\-]{40,}")  # access/refresh tokens, codes, long ids
+_SPOTIPY_URL = re.compile(r"(?is)^\s*https?://\S*?:\s*\n")  # spotipy's "<url>:\n <message>"
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line: control characters and line breaks as single spaces, URLs without
+    their query strings (which may hold a token or a code)."""
+    text = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    return _URL.sub(r"\1", " ".join(text.split()))
+
+
+def spotify_said(text: object, limit: int) -> str:
+    """What Spotify (through spotipy) put in an error, fit to quote in one of our sentences:
+    spotipy's leading URL dropped, one line, token-like runs cut, at most ``limit``
+    characters (ending in "…" when cut)."""
+    said = one_line(_SPOTIPY_URL.sub("", str(text)))
+    said = _TOKENISH.sub("…", said)
+    if len(said) > limit:
+        said = said[: limit - 1].rstrip() + "…"
+    return said
+
+
 class SourceError(Exception):
-    """A poll that produced no observation. ``str()`` is one sentence for the log and screen."""
+    """A poll that produced no observation. ``str()`` is one sentence for the log and screen:
+    one line without URL query strings (``one_line``), whatever went into it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
 
 
 class Offline(SourceError):
@@ -474,7 +503,8 @@ class SpotifySource:
                     quota=quota,
                 ) from None
             if status == 403:
-                raise Offline(f"Spotify refused the request (403): {e.msg.strip()}") from None
+                said = spotify_said(e.msg, 80) or "no reason given"
+                raise Offline(f"Spotify refused the request (403): {said}") from None
             raise Offline(f"Spotify answered HTTP {status}.") from None
         except requests.Timeout:
             raise Offline("Spotify did not answer in time.") from None
@@ -482,6 +512,9 @@ class SpotifySource:
             raise Offline(f"Cannot reach Spotify ({_short(e)}).") from None
         except requests.RequestException as e:
             raise Offline(f"Request to Spotify failed ({_short(e)}).") from None
+        except (AttributeError, TypeError, ValueError) as e:
+            # spotipy reads an error body that is JSON but not an object ("0", "[]") this way
+            raise Offline(f"Spotify sent an answer spotipy cannot read ({_short(e)}).") from None
 
     def _oauth_failure(self, e: SpotifyOauthError) -> SourceError:
         error = getattr(e, "error", None)
@@ -496,7 +529,8 @@ class SpotifySource:
                 "Spotify rejected the client id/secret (invalid_client); check "
                 "SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET."
             )
-        return Offline(f"Spotify's accounts service failed ({error or 'no answer'}).")
+        said = spotify_said(error, 60) if error else "no answer"
+        return Offline(f"Spotify's accounts service failed ({said or 'no answer'}).")
 
 
 def _int_or_none(v: Any) -> int | None:

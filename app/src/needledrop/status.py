@@ -162,12 +162,18 @@ def write_reauth(path: Path, record: ReauthRecord) -> None:
 
 
 def clear_reauth(path: Path) -> bool:
-    """Remove the marker; True if there was one."""
+    """Remove the marker; True if there was one. Raises OSError when the marker may be there
+    but cannot be removed (the state directory unreadable, the marker a directory, ...)."""
     try:
         path.unlink()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no marker (or no directory to hold one)
         return False
     return True
+
+
+def file_fault(path: Path, e: OSError) -> str:
+    """ "cannot remove /var/lib/needledrop/x: Permission denied" without errno or repr."""
+    return f"{path}: {e.strerror or type(e).__name__}"
 
 
 def read_status(
@@ -193,13 +199,20 @@ def read_status(
     updated = parse_iso(doc.get("updated_at"))
     stale = updated is None or now - updated > STALE_AFTER_S
     doc["running"] = running and not stale
-    reauth = reauth_file.exists()
-    doc["reauth_needed"] = bool(doc.get("reauth_needed")) or reauth
-    if reauth:
+    reauth = False
+    try:
+        marker = reauth_file.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as e:  # there may be a marker we cannot read: say so, claim nothing
+        doc["reauth_file_error"] = f"cannot read {file_fault(reauth_file, e)}"
+    else:
+        reauth = True
         try:
-            doc["reauth"] = json.loads(reauth_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            doc["reauth"] = json.loads(marker)
+        except ValueError:
             doc["reauth"] = {"reauth_needed": True}
+    doc["reauth_needed"] = bool(doc.get("reauth_needed")) or reauth
     if token is not None:
         tok = doc.setdefault("token", {})
         if tok.get("access_token_expires_at") is None and token.get("expires_at") is not None:

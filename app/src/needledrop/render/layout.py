@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from needledrop.settings import CANVAS_MIN
+
 Box = tuple[int, int, int, int]  # x, y, width, height
 
 FONT_HEIGHTS = {"4x6": 6, "5x8": 8, "6x10": 10, "6x13B": 13, "9x15B": 15}  # ascent + descent
@@ -121,9 +123,13 @@ LAYOUTS: dict[tuple[int, int], Layout] = {
 
 
 def layout_for(width: int, height: int) -> Layout:
-    """The layout for a panel of ``width`` × ``height`` pixels (at least 16 × 16)."""
-    if width < 16 or height < 16:
-        raise ValueError(f"a panel of {width}x{height} is too small to draw on (minimum 16x16)")
+    """The layout for a panel of ``width`` × ``height`` pixels (at least ``CANVAS_MIN`` each;
+    config validation refuses smaller canvases before anything is drawn)."""
+    if width < CANVAS_MIN or height < CANVAS_MIN:
+        raise ValueError(
+            f"a panel of {width}x{height} is too small to draw on "
+            f"(minimum {CANVAS_MIN}x{CANVAS_MIN})"
+        )
     known = LAYOUTS.get((width, height))
     if known is not None:
         return known
