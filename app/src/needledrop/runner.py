@@ -348,7 +348,8 @@ class Runner:
                 st.to_json(self.state, self.cfg.layout.idle_after_s, now),
             )
         except OSError as e:
-            if self._status_key is None or key != self._status_key:
+            # Once per change of what the status says; the first frame alone is no news here.
+            if self._status_key is None or key[:-1] != self._status_key[:-1]:
                 log.warning("cannot write %s: %s", self.cfg.paths.status_file, e)
         self._status_key, self._status_written_at = key, now
 
