@@ -139,6 +139,10 @@ def missing_facts(role: str, tasks: list[Task]) -> set[str]:
     handlers = role_dir / "handlers" / "main.yml"
     if notified and handlers.exists():
         used |= internal_names(role, handlers.read_text())
+        # a handler may use what an earlier handler of the same notification registered
+        for handler in yaml.safe_load(handlers.read_text()) or []:
+            if "register" in handler:
+                defined.add(handler["register"])
     # vars/main.yml values may name facts in turn
     todo = [name for name in used if name in role_vars]
     while todo:
