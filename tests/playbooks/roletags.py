@@ -50,6 +50,8 @@ class Task:
     gate: set[str] | None = None
     # In a block's rescue: runs only after a failure, and --list-tasks doesn't show it.
     rescue: bool = False
+    # The include_tasks whose file holds it: its tasks run only when the include is not skipped.
+    via: str | None = None
 
 
 @dataclass
@@ -66,14 +68,27 @@ class RoleTasks:
     def _read(self, file: str) -> list[dict]:
         return yaml.safe_load((TOP / "roles" / self.role / "tasks" / file).read_text()) or []
 
-    def _walk(self, items: list[dict], tags: set[str], gate, block: dict, rescue: bool) -> None:
+    def _walk(
+        self,
+        items: list[dict],
+        tags: set[str],
+        gate,
+        block: dict,
+        rescue: bool,
+        via: str | None = None,
+    ) -> None:
         for item in items:
             own = tags | set(item.get("tags", []))
             if "block" in item:
                 outer = {k: v for k, v in item.items() if k not in ("block", "rescue", "always")}
                 for key in ("block", "rescue", "always"):
                     self._walk(
-                        item.get(key, []), own, gate, {**block, **outer}, rescue or key == "rescue"
+                        item.get(key, []),
+                        own,
+                        gate,
+                        {**block, **outer},
+                        rescue or key == "rescue",
+                        via,
                     )
                 continue
             spec = next(
@@ -85,19 +100,24 @@ class RoleTasks:
                 None,
             )
             if spec is None:
-                self.tasks.append(Task(item["name"], own, {**block, **item}, gate, rescue))
+                self.tasks.append(Task(item["name"], own, {**block, **item}, gate, rescue, via))
                 continue
             kind, args = spec
             file = args if isinstance(args, str) else args["file"]
             if kind == "import_tasks":
-                self._walk(self._read(file), own, gate, block, rescue)
+                self._walk(self._read(file), own, gate, block, rescue, via)
                 continue
-            self.tasks.append(Task(item["name"], own, {**block, **item}, gate, rescue))
+            self.tasks.append(Task(item["name"], own, {**block, **item}, gate, rescue, via))
             # A dynamic include hands on only its apply tags.
             apply = (args.get("apply") if isinstance(args, dict) else None) or {}
             applied = set(apply.get("tags", []))
             self._walk(
-                self._read(file), applied, own if gate is None else own & gate, block, rescue
+                self._read(file),
+                applied,
+                own if gate is None else own & gate,
+                block,
+                rescue,
+                item["name"],
             )
 
     def selected(self, tag: str) -> list[Task]:
@@ -231,16 +251,34 @@ def roles_of(playbook: Path) -> set[str]:
     return found
 
 
-def expected_banners(role: str, tag: str) -> list[re.Pattern[str]]:
-    """The task banners a run with --tags TAG prints for the role (templated names as .*)."""
-    names = [t.name for t in RoleTasks.load(role).selected(tag) if not t.rescue]
+def skipped_includes(output: str, role: str) -> set[str]:
+    """Names of the role's include_tasks a run skipped (its `when` was false on every host)."""
+    skipped = set()
+    for m in _BANNER.finditer(output):
+        if m["role"] == role:
+            after = output[m.end() :].split("\nTASK [", 1)[0]
+            if "skipping:" in after and "included:" not in after:
+                skipped.add(m["name"])
+    return skipped
+
+
+def expected_banners(
+    role: str, tag: str, skipped: set[str] | frozenset[str] = frozenset()
+) -> list[re.Pattern[str]]:
+    """The task banners a run with --tags TAG prints for the role (templated names as .*);
+    none of the files whose include the run skipped."""
+    names = [
+        t.name
+        for t in RoleTasks.load(role).selected(tag)
+        if not t.rescue and (t.via is None or t.via not in skipped)
+    ]
     return [re.compile(re.sub(r"\\\{\\\{.*?\\\}\\\}", ".*", re.escape(n)) + "$") for n in names]
 
 
 def compare_run(output: str, role: str, tag: str) -> tuple[list[str], list[str]]:
     """(tasks that ran but the tag does not select, selected tasks that never ran)."""
     ran = ran_tasks(output, role)
-    expected = expected_banners(role, tag)
+    expected = expected_banners(role, tag, skipped_includes(output, role))
     unexpected = [n for n in ran if not any(p.match(n) for p in expected)]
     never = [p.pattern for p in expected if not any(p.match(n) for n in ran)]
     return unexpected, never

@@ -115,3 +115,18 @@ def test_a_run_with_the_tag_runs_exactly_its_tasks(tmp_path: Path, role: str, ta
     assert rc == 0, output[-3000:]
     unexpected, never = roletags.compare_run(output, role, tag)
     assert not unexpected and not never, (unexpected, never)
+
+
+def test_tasks_of_an_include_the_run_skipped_are_not_expected() -> None:
+    """A step whose include_tasks was skipped by its `when` (e.g. matrix_app in --check on a
+    display the earlier roles have not set up yet) runs none of its tasks; one that was
+    included must run them all."""
+    via = {t.via for t in RoleTasks.load("matrix_app").selected("matrix_app:service")} - {None}
+    assert via, "matrix_app:service selects no task inside an include_tasks"
+    step = sorted(via)[-1]
+    banner = f"TASK [matrix_app : {step}] ****\n"
+    skipped = roletags.expected_banners("matrix_app", "matrix_app:service", {step})
+    included = roletags.expected_banners("matrix_app", "matrix_app:service")
+    assert len(skipped) < len(included)
+    assert roletags.skipped_includes(banner + "skipping: [pi]\n", "matrix_app") == {step}
+    assert roletags.skipped_includes(banner + "included: x.yml for pi\n", "matrix_app") == set()
