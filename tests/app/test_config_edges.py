@@ -9,6 +9,7 @@ a wrong size here is a picture drawn for the wrong canvas on the panel.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import time as dtime
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def _refused(**matrix: object) -> str:
         ("V-mapper:Z", (64, 64)),
         ("V-mapper:z", (64, 64)),
         ("Remap:40,20|0,0n", (40, 20)),
+        ("Remap:1,1|0,0n", (1, 1)),  # the smallest canvas there is
         (" Rotate:90 ; Mirror:H ", (32, 128)),
     ],
 )
@@ -77,6 +79,7 @@ def test_the_u_mapper_folds_the_chain_at_32_pixel_boundaries(cols, chain_length,
         ("Remap:40|0,0n", "Remap starts with WIDTH,HEIGHT|"),
         ("Remap:40,x|0,0n", "Remap starts with WIDTH,HEIGHT|"),
         ("Remap:0,20|", "maps the 128x32 panel to 0x20 pixels at 'Remap'"),
+        ("Remap:20,0|", "maps the 128x32 panel to 20x0 pixels at 'Remap'"),
     ],
 )
 def test_a_mapper_with_a_bad_argument_is_refused_by_name(mappers, says):
@@ -167,3 +170,49 @@ def test_a_redirect_uri_spotify_refuses_is_named(uri, says):
 )
 def test_https_anywhere_and_http_on_loopback_are_taken_as_redirect_uris(uri):
     assert parse_config({}, {"SPOTIPY_REDIRECT_URI": uri}).spotify.redirect_uri == uri
+
+
+def test_stack_to_row_puts_the_parallel_chains_side_by_side():
+    size = _size(rows=32, cols=64, parallel=2, pixel_mapper_config="StackToRow")
+    assert size == (128, 32) and all(isinstance(n, int) for n in size)
+
+
+@pytest.mark.parametrize(
+    ("uri", "suggested"),
+    [
+        ("http://localhost/", "use http://127.0.0.1:8888/"),
+        ("http://localhost", "use http://127.0.0.1:8888/callback"),
+        ("http://localhost:9000/cb", "use http://127.0.0.1:9000/cb"),
+    ],
+)
+def test_a_localhost_redirect_uri_gets_the_loopback_uri_to_use(uri, suggested):
+    with pytest.raises(ConfigError) as err:
+        parse_config({}, {"SPOTIPY_REDIRECT_URI": uri})
+    assert str(err.value).endswith(suggested)
+
+
+@pytest.mark.parametrize("uri", ["ftp://127.0.0.1/callback", "http:///callback"])
+def test_a_redirect_uri_needs_http_and_a_host(uri):
+    with pytest.raises(ConfigError, match="must be a URL such as"):
+        parse_config({}, {"SPOTIPY_REDIRECT_URI": uri})
+
+
+def test_a_night_window_within_one_day_holds_from_start_until_end():
+    night = parse_config({"night": {"enabled": True, "start": "01:00", "end": "05:00"}}, {}).night
+    assert [night.is_night(dtime(h, m)) for h, m in [(0, 59), (1, 0), (4, 59), (5, 0)]] == [
+        False,
+        True,
+        True,
+        False,
+    ]
+
+
+def test_the_parsed_config_cannot_be_changed_by_the_code_it_is_handed_to():
+    """The run loop's poll thread and the renderer share one Config: none of it is writable."""
+    cfg = parse_config({}, {})
+    records = [cfg, *(getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "source")]
+    assert len(records) == 8
+    for record in records:
+        name = dataclasses.fields(record)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(record, name, getattr(record, name))
