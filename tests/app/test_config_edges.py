@@ -216,3 +216,16 @@ def test_the_parsed_config_cannot_be_changed_by_the_code_it_is_handed_to():
         name = dataclasses.fields(record)[0].name
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(record, name, getattr(record, name))
+
+
+def test_a_path_under_home_is_expanded(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    paths = parse_config({"paths": {"state_dir": "~/needledrop"}}, {}).paths
+    assert paths.state_dir == tmp_path / "needledrop"
+
+
+def test_of_several_unknown_keys_the_first_in_order_is_named():
+    with pytest.raises(ConfigError) as err:
+        parse_config({"matrix": {"rowz": 32, "colz": 64}}, {})
+    assert err.value.key == "matrix.colz"
+    assert "did you mean 'cols'?" in str(err.value)
