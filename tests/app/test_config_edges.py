@@ -50,7 +50,18 @@ def _refused(**matrix: object) -> str:
     ],
 )
 def test_each_mapper_gives_upstreams_canvas_size(mappers, size):
-    assert _size(rows=32, cols=64, chain_length=2, pixel_mapper_config=mappers) == size
+    got = _size(rows=32, cols=64, chain_length=2, pixel_mapper_config=mappers)
+    assert got == size and all(type(n) is int for n in got)
+
+
+@pytest.mark.parametrize(
+    ("chain_length", "parallel", "size"),
+    [(2, 2, (64, 64)), (3, 2, (64, 96)), (4, 1, (32, 128))],
+)
+def test_the_v_mapper_trades_chain_for_parallel(chain_length, parallel, size):
+    matrix = {"cols": 32, "chain_length": chain_length, "parallel": parallel}
+    got = _size(rows=32, **matrix, pixel_mapper_config="V-mapper")
+    assert got == size and all(type(n) is int for n in got)
 
 
 @pytest.mark.parametrize(
@@ -138,9 +149,13 @@ def test_the_default_night_window_is_the_documented_22_to_7():
     assert night.is_night(dtime(6, 59)) and not night.is_night(dtime(7, 0))
 
 
-def test_album_art_is_cached_under_the_cache_dir():
-    paths = parse_config({"paths": {"cache_dir": "/srv/nd-cache"}}, {}).paths
+def test_the_apps_files_live_under_the_configured_directories():
+    paths = parse_config(
+        {"paths": {"cache_dir": "/srv/nd-cache", "state_dir": "/srv/nd-state"}}, {}
+    ).paths
     assert paths.art_cache_dir == Path("/srv/nd-cache/art")
+    assert paths.status_file == Path("/srv/nd-state/status.json")
+    assert paths.reauth_file == Path("/srv/nd-state/reauth-needed.json")
 
 
 def test_backoff_max_may_equal_backoff_min():
