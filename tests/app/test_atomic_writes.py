@@ -294,6 +294,23 @@ def test_a_missing_directory_has_nothing_to_remove(tmp_path):
     assert remove_stale_temporaries(tmp_path / "none") == []
 
 
+def test_a_temporary_that_cannot_be_opened_is_left_and_the_others_still_go(tmp_path, monkeypatch):
+    stale = {plant(tmp_path, f".status.json.{c * 8}.tmp") for c in "abc"}
+    real_open = os.open
+    refused: list[str] = []
+
+    def open_refusing_the_first(path: str, *args: object) -> int:
+        if not refused:
+            refused.append(path)
+            raise PermissionError(errno.EACCES, "injected", path)
+        return real_open(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files.os, "open", open_refusing_the_first)
+    removed = remove_stale_temporaries(tmp_path)
+    assert [p for p in stale if p.exists()] == [Path(refused[0])]
+    assert sorted(removed) == sorted(stale - {Path(refused[0])})
+
+
 # --- kill -9 ----------------------------------------------------------------------------------
 
 PAD = "x" * 200_000  # a big token: a kill at a random moment often lands inside a write
@@ -420,3 +437,58 @@ def test_needledrop_run_removes_stale_temporaries_of_its_writers_and_nothing_els
     assert main(["run", "--config", str(config), "--duration", "0.2"]) == 0
     assert [p for p in stale if p.exists()] == []
     assert [p for p in others if not p.exists()] == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the writer as another user")
+def test_a_rewrite_by_a_member_of_the_files_group_keeps_the_group():
+    """Not root, not the owner: the writer cannot give the file back to its owner, but keeps
+    its group (a member of it may), so the group's readers still read the new file."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        directory = Path(tmp)
+        os.chown(directory, 65534, 65534)
+        path = directory / "status.json"
+        path.write_bytes(b"old")
+        os.chown(path, 0, 65533)
+        path.chmod(0o664)
+        pid = os.fork()
+        if pid == 0:  # the child: the service user, also in the file's group
+            code = 1
+            try:
+                os.setgroups([65533])
+                os.setgid(65534)
+                os.setuid(65534)
+                write_atomic(path, b"new", 0o640)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        st_ = path.stat()
+        assert path.read_bytes() == b"new"
+        assert (st_.st_uid, st_.st_gid, stat.S_IMODE(st_.st_mode)) == (65534, 65533, 0o640)
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [("open", errno.EACCES), ("fsync", errno.EINVAL), ("fsync", errno.EROFS), ("fsync", errno.EIO)],
+)
+def test_a_directory_that_cannot_be_synced_does_not_fail_the_write(
+    tmp_path, monkeypatch, call, error
+):
+    """Some filesystems cannot open or fsync a directory: the rename is done, the write stands."""
+    real = getattr(os, call)
+
+    def refuse_directories(target: object, *args: object) -> object:
+        if isinstance(target, int):
+            is_dir = stat.S_ISDIR(os.fstat(target).st_mode)
+        else:
+            is_dir = os.path.isdir(target)  # type: ignore[arg-type]
+        if is_dir:
+            raise OSError(error, os.strerror(error))
+        return real(target, *args)
+
+    monkeypatch.setattr(files.os, call, refuse_directories)
+    path = tmp_path / "t.json"
+    write_token_file(path, NEW_TOKEN)
+    assert json.loads(path.read_text()) == NEW_TOKEN
+    assert leftovers(tmp_path, keep="t.json") == []
