@@ -294,18 +294,21 @@ def test_a_missing_directory_has_nothing_to_remove(tmp_path):
     assert remove_stale_temporaries(tmp_path / "none") == []
 
 
-def test_a_temporary_that_cannot_be_opened_is_left_and_the_others_still_go(tmp_path, monkeypatch):
+@pytest.mark.parametrize("call", ["open", "unlink"])
+def test_a_temporary_that_cannot_be_checked_or_removed_is_left_and_the_others_still_go(
+    tmp_path, monkeypatch, call
+):
     stale = {plant(tmp_path, f".status.json.{c * 8}.tmp") for c in "abc"}
-    real_open = os.open
+    real = getattr(os, call)
     refused: list[str] = []
 
-    def open_refusing_the_first(path: str, *args: object) -> int:
+    def refusing_the_first(path: str, *args: object) -> object:
         if not refused:
             refused.append(path)
             raise PermissionError(errno.EACCES, "injected", path)
-        return real_open(path, *args)  # type: ignore[arg-type]
+        return real(path, *args)
 
-    monkeypatch.setattr(files.os, "open", open_refusing_the_first)
+    monkeypatch.setattr(files.os, call, refusing_the_first)
     removed = remove_stale_temporaries(tmp_path)
     assert [p for p in stale if p.exists()] == [Path(refused[0])]
     assert sorted(removed) == sorted(stale - {Path(refused[0])})
