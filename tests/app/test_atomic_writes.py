@@ -504,6 +504,20 @@ def test_a_directory_that_cannot_be_synced_does_not_fail_the_write(
     assert ("cannot sync directory" in caplog.text) == unexpected
 
 
+def test_a_temporary_a_live_writer_holds_is_left_and_the_others_still_go(tmp_path):
+    stale = [plant(tmp_path, f".status.json.{c * 8}.tmp") for c in "abcdef"]
+    for live in stale:  # whichever of them the directory lists first, middle or last
+        fd = os.open(live, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            removed = remove_stale_temporaries(tmp_path)
+        finally:
+            os.close(fd)
+        assert sorted(removed) == sorted(p for p in stale if p != live)
+        for p in removed:
+            p.write_bytes(b"again")
+
+
 def test_a_file_written_without_a_mode_is_readable_by_all(tmp_path):
     write_atomic(tmp_path / "status.json", b"{}")
     assert stat.S_IMODE((tmp_path / "status.json").stat().st_mode) == 0o644
