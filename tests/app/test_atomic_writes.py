@@ -518,6 +518,27 @@ def test_a_temporary_a_live_writer_holds_is_left_and_the_others_still_go(tmp_pat
             p.write_bytes(b"again")
 
 
+@pytest.mark.parametrize("kind", ["symlink", "directory"])
+def test_an_entry_named_like_a_temporary_that_is_no_file_does_not_stop_the_clean_up(tmp_path, kind):
+    """Whatever order the directory lists them in: set up the case where the odd entry comes
+    before a stale temporary (names are tried until the listing shows that order)."""
+    for n in range(100):
+        d = tmp_path / str(n)
+        d.mkdir()
+        stale = plant(d, f".status.json.{n:08d}.tmp")
+        odd = d / f".status.json.odd{n:05d}.tmp"
+        if kind == "symlink":
+            odd.symlink_to(stale)
+        else:
+            odd.mkdir()
+        if [e.name for e in os.scandir(d)] == [odd.name, stale.name]:
+            break
+    else:
+        pytest.fail("no listing put the odd entry first")
+    assert remove_stale_temporaries(d) == [stale]
+    assert odd.is_symlink() if kind == "symlink" else odd.is_dir()
+
+
 def test_a_file_written_without_a_mode_is_readable_by_all(tmp_path):
     write_atomic(tmp_path / "status.json", b"{}")
     assert stat.S_IMODE((tmp_path / "status.json").stat().st_mode) == 0o644
