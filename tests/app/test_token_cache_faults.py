@@ -48,7 +48,7 @@ def warnings_about(caplog: pytest.LogCaptureFixture, words: str) -> list[logging
 # --- a cache other users can read -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", [0o644, 0o604, 0o660, 0o666, 0o700], ids=oct)  # 0700: +x
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o660, 0o666, 0o601, 0o700], ids=oct)
 def test_a_cache_open_to_other_users_is_set_to_0600_and_said_once(
     fake, make_source, token_path, caplog, mode
 ):
