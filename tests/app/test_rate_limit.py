@@ -305,3 +305,11 @@ def test_a_wait_from_before_the_restart_is_taken_over_up_to_24_hours(runner, wri
         assert restarted.plan.next_at == restarted.state.rate_limited_until == T0 + written + 1
     else:
         assert restarted.plan.next_at == T0 and restarted.state.rate_limited_until is None
+
+
+@pytest.mark.parametrize(("quota", "reason"), [(False, "too_many_requests"), (True, "quota")])
+def test_the_runner_says_quota_only_for_a_quota_429(runner, quota, reason):
+    runner.source = _Answers(RateLimited("429", 60.0, quota=quota))
+    runner.step(T0)
+    assert runner.state.rate_limit_quota is quota
+    assert status(runner)["rate_limit_reason"] == reason

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from needledrop.config import Config, PathsConfig, SpotifyConfig, parse_config
 from needledrop.render import Renderer
-from needledrop.runner import Runner, stale_temporary_places
+from needledrop.runner import Runner, remove_stale_temporaries_at_start, stale_temporary_places
 from needledrop.spotify import Offline, TokenUnavailable
 from needledrop.state import Item, Playback
 from needledrop.status import HEARTBEAT_S
@@ -247,3 +247,17 @@ def test_frames_written_into_the_state_dir_have_their_temporaries_removed_with_t
     expected = [True, True, True, True, True] if shared else [False, False, False, True, True]
     assert [accepts(n) for n in names] == expected
     assert not any(accepts(n) for n in ["notes.txt", "frame-1.png", "snapshot.png"])
+
+
+def test_the_start_says_which_temporaries_it_removed_and_nothing_when_none(tmp_path, caplog):
+    state = tmp_path / "state"
+    cfg = parse_config({"paths": {"state_dir": str(state), "cache_dir": str(tmp_path / "c")}}, {})
+    caplog.set_level(logging.INFO, logger="needledrop.runner")
+    assert remove_stale_temporaries_at_start(cfg) == []
+    assert [r for r in caplog.records if "temporary" in r.getMessage()] == []
+    state.mkdir()
+    stale = state / ".status.json.abcd1234.tmp"
+    stale.write_text("{}")
+    assert remove_stale_temporaries_at_start(cfg) == [stale]
+    [said] = [r.getMessage() for r in caplog.records if "temporary" in r.getMessage()]
+    assert said.startswith("removed 1 temporary file(s)") and str(stale) in said
