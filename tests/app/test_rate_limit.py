@@ -313,3 +313,11 @@ def test_the_runner_says_quota_only_for_a_quota_429(runner, quota, reason):
     runner.step(T0)
     assert runner.state.rate_limit_quota is quota
     assert status(runner)["rate_limit_reason"] == reason
+
+
+@pytest.mark.parametrize("text", ["[]", '"limited"', "{}", '{"rate_limited": false, "x": 1}'])
+def test_a_status_file_that_is_no_rate_limit_is_ignored_at_the_start(runner, text):
+    runner.cfg.paths.status_file.parent.mkdir(parents=True, exist_ok=True)
+    runner.cfg.paths.status_file.write_text(text)
+    restarted = Runner(runner.cfg, runner.source, Renderer(64, 32), Frames(), now=T0)  # type: ignore[arg-type]
+    assert restarted.plan.next_at == T0 and restarted.state.rate_limited_until is None
