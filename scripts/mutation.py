@@ -50,6 +50,11 @@ APP = "app/src/needledrop"
 # Fault-handling tests, whichever module they are about (the fault-handling work added
 # test_atomic_writes.py, test_rate_limit.py and test_token_cache_faults.py).
 FAULTS = ("tests/app/test_*fault*.py", "tests/app/test_atomic*.py", "tests/app/test_rate_limit*.py")
+CONFIG_TESTS = (
+    "tests/app/test_config.py",
+    "tests/app/test_config_[!f]*.py",
+    "tests/app/test_config*.py",
+)
 MODULES: dict[str, Module] = {
     "schedule": Module(f"{APP}/schedule.py", ("tests/app/test_schedule*.py",), 60),
     "status": Module(
@@ -60,7 +65,10 @@ MODULES: dict[str, Module] = {
         ("tests/app/test_files*.py", *FAULTS, "tests/app/test_status*.py"),
         60,
     ),
-    "config": Module(f"{APP}/config.py", ("tests/app/test_config*.py",), 60),
+    # The fuzz file last: a few seconds of hypothesis, run only for mutants the fast example
+    # and boundary tables miss.
+    "config": Module(f"{APP}/config.py", CONFIG_TESTS, 60),
+    "settings": Module(f"{APP}/settings.py", CONFIG_TESTS, 60),
     "spotify": Module(f"{APP}/spotify.py", ("tests/app/test_spotify*.py", *FAULTS), 90),
     "runner": Module(f"{APP}/runner.py", ("tests/app/test_runner*.py", *FAULTS), 90),
     "board": Module(

@@ -283,3 +283,41 @@ def test_a_wait_from_before_the_restart_that_is_over_or_implausible_is_ignored(r
     runner.cfg.paths.status_file.write_text(json.dumps(doc))
     restarted = Runner(runner.cfg, runner.source, Renderer(64, 32), Frames(), now=T0)  # type: ignore[arg-type]
     assert restarted.plan.next_at == T0 and restarted.state.rate_limited_until is None
+
+
+@pytest.mark.parametrize(
+    ("written", "resumed"),
+    [
+        (-1.0, False),  # the wait (whole seconds, plus one) ends right now: nothing to wait for
+        (0.0, True),
+        (24 * 3600 - 1.0, True),  # the wait ends 24 hours from now: the longest taken over
+        (24 * 3600.0, False),
+    ],
+)
+def test_a_wait_from_before_the_restart_is_taken_over_up_to_24_hours(runner, written, resumed):
+    runner.source = _Answers(RateLimited("429", 60.0))
+    runner.step(T0)
+    doc = status(runner)
+    doc["rate_limited_until"] = iso(T0 + written)
+    runner.cfg.paths.status_file.write_text(json.dumps(doc))
+    restarted = Runner(runner.cfg, runner.source, Renderer(64, 32), Frames(), now=T0)  # type: ignore[arg-type]
+    if resumed:
+        assert restarted.plan.next_at == restarted.state.rate_limited_until == T0 + written + 1
+    else:
+        assert restarted.plan.next_at == T0 and restarted.state.rate_limited_until is None
+
+
+@pytest.mark.parametrize(("quota", "reason"), [(False, "too_many_requests"), (True, "quota")])
+def test_the_runner_says_quota_only_for_a_quota_429(runner, quota, reason):
+    runner.source = _Answers(RateLimited("429", 60.0, quota=quota))
+    runner.step(T0)
+    assert runner.state.rate_limit_quota is quota
+    assert status(runner)["rate_limit_reason"] == reason
+
+
+@pytest.mark.parametrize("text", ["[]", '"limited"', "{}", '{"rate_limited": false, "x": 1}'])
+def test_a_status_file_that_is_no_rate_limit_is_ignored_at_the_start(runner, text):
+    runner.cfg.paths.status_file.parent.mkdir(parents=True, exist_ok=True)
+    runner.cfg.paths.status_file.write_text(text)
+    restarted = Runner(runner.cfg, runner.source, Renderer(64, 32), Frames(), now=T0)  # type: ignore[arg-type]
+    assert restarted.plan.next_at == T0 and restarted.state.rate_limited_until is None

@@ -11,9 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from needledrop.config import Config, PathsConfig, SpotifyConfig
+from needledrop.config import Config, PathsConfig, SpotifyConfig, parse_config
 from needledrop.render import Renderer
-from needledrop.runner import Runner
+from needledrop.runner import Runner, remove_stale_temporaries_at_start, stale_temporary_places
 from needledrop.spotify import Offline, TokenUnavailable
 from needledrop.state import Item, Playback
 from needledrop.status import HEARTBEAT_S
@@ -221,3 +221,43 @@ def test_reauth_and_messages_replace_the_offline_mark(cfg, failure):
 def test_the_first_frame_is_drawn(cfg):
     runner, frames = runner_for(cfg, Answers(None))
     assert runner.draw(0.0) is True and frames.shown == 1
+
+
+# --- which temporaries the start removes -------------------------------------------------------
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_frames_written_into_the_state_dir_have_their_temporaries_removed_with_the_states(
+    tmp_path, shared
+):
+    """png_dir may be state_dir: there both the status files' and the frames' temporaries go,
+    nothing else; in a png_dir of its own only the frames'."""
+    state = tmp_path / "state"
+    png_dir = state if shared else tmp_path / "frames"
+    cfg = parse_config(
+        {
+            "display": {"backend": "png", "png_dir": str(png_dir)},
+            "paths": {"state_dir": str(state), "token_cache": str(state / "token.json")},
+        },
+        {},
+    )
+    accepts = stale_temporary_places(cfg)[png_dir]
+    assert accepts is not None
+    names = ["status.json", "reauth-needed.json", "token.json", "frame.png", "frame-000042.png"]
+    expected = [True, True, True, True, True] if shared else [False, False, False, True, True]
+    assert [accepts(n) for n in names] == expected
+    assert not any(accepts(n) for n in ["notes.txt", "frame-1.png", "snapshot.png"])
+
+
+def test_the_start_says_which_temporaries_it_removed_and_nothing_when_none(tmp_path, caplog):
+    state = tmp_path / "state"
+    cfg = parse_config({"paths": {"state_dir": str(state), "cache_dir": str(tmp_path / "c")}}, {})
+    caplog.set_level(logging.INFO, logger="needledrop.runner")
+    assert remove_stale_temporaries_at_start(cfg) == []
+    assert [r for r in caplog.records if "temporary" in r.getMessage()] == []
+    state.mkdir()
+    stale = state / ".status.json.abcd1234.tmp"
+    stale.write_text("{}")
+    assert remove_stale_temporaries_at_start(cfg) == [stale]
+    [said] = [r.getMessage() for r in caplog.records if "temporary" in r.getMessage()]
+    assert said.startswith("removed 1 temporary file(s)") and str(stale) in said

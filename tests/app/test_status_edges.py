@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from needledrop.state import DisplayState, Item, Playback
@@ -16,6 +17,7 @@ from needledrop.status import (
     RunStatus,
     iso,
     parse_iso,
+    rate_limit_line,
     read_status,
     showing,
     write_json_atomic,
@@ -195,3 +197,40 @@ def test_playing_shows_what_and_where():
     assert showing(DisplayState(reauth_needed=True, message="m"), 600.0, NOW) == {
         "screen": "reauth"
     }
+
+
+# --- the rate-limit line of `needledrop status` at its edges ---------------------------------
+
+_UNTIL = datetime(2026, 11, 29, 13, 4, 30, tzinfo=UTC).timestamp()
+_LIMITED = {"rate_limited": True, "rate_limited_until": iso(_UNTIL), "rate_limit_reason": "quota"}
+
+
+@pytest.mark.parametrize(
+    ("before_s", "when"),
+    [
+        (19.5 * 3600, "14:05"),
+        (20 * 3600 - 1, "14:05"),
+        (20 * 3600, "2026-11-29 14:05"),  # from 20 hours ahead the day is named too
+        (20 * 3600 + 1, "2026-11-29 14:05"),
+    ],
+)
+def test_the_rate_limit_line_names_the_day_from_20_hours_ahead(before_s, when):
+    line = rate_limit_line(_LIMITED, _UNTIL - before_s, ZoneInfo("Europe/Berlin"))
+    assert line == f"rate-limited by Spotify until {when} (developer quota spent)"
+
+
+def test_the_rate_limit_line_is_gone_at_the_moment_the_limit_ends():
+    assert rate_limit_line(_LIMITED, _UNTIL - 1, ZoneInfo("Europe/Berlin")) is not None
+    assert rate_limit_line(_LIMITED, _UNTIL, ZoneInfo("Europe/Berlin")) is None
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {**_LIMITED, "rate_limited": False},  # a time left behind once the limit was lifted
+        {**_LIMITED, "rate_limited_until": None},
+        {**_LIMITED, "rate_limited_until": "soon"},
+    ],
+)
+def test_no_rate_limit_line_without_a_running_limit_and_its_end(doc):
+    assert rate_limit_line(doc, _UNTIL - 60, ZoneInfo("Europe/Berlin")) is None

@@ -48,7 +48,7 @@ def warnings_about(caplog: pytest.LogCaptureFixture, words: str) -> list[logging
 # --- a cache other users can read -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", [0o644, 0o604, 0o660, 0o666], ids=oct)
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o660, 0o666, 0o601, 0o700], ids=oct)
 def test_a_cache_open_to_other_users_is_set_to_0600_and_said_once(
     fake, make_source, token_path, caplog, mode
 ):
@@ -88,7 +88,7 @@ def test_a_cache_whose_mode_cannot_be_fixed_is_refused_with_the_fix(
     with pytest.raises(TokenUnavailable) as err:
         make_source().poll(now=0.0)
     message = str(err.value)
-    assert "0644" in message and "Operation not permitted" in message
+    assert "0644" in message and "(Operation not permitted)" in message  # no errno noise
     assert f"chmod 600 {token_path}" in message
     assert fake.calls_to("player") == []  # the exposed token was not used
 
@@ -136,6 +136,7 @@ def test_read_only_state_dir_keeps_the_refreshed_token_in_memory_and_music_shows
 def test_an_unsaved_token_is_saved_once_the_directory_is_writable_again(
     fake, make_source, token_path, read_only_state, monkeypatch, caplog
 ):
+    caplog.set_level(logging.INFO)
     fake.player = fake_track()
     fake.expires_in = 0  # every access token is expired at once: each poll refreshes
     expire(token_path)
@@ -149,7 +150,23 @@ def test_an_unsaved_token_is_saved_once_the_directory_is_writable_again(
     assert saved["access_token"] in fake.access_tokens
     assert saved["authorized_at"] == 1_760_000_000  # kept through the unsaved refreshes
     assert src.token_file.save_error is None
-    assert any("again" in r.getMessage() for r in caplog.records)
+    assert [
+        r.getMessage() for r in caplog.records if "saved the Spotify token" in r.getMessage()
+    ] == [f"saved the Spotify token to {token_path} again"]
+
+
+def test_a_refreshed_token_saved_at_once_says_nothing_about_saving(
+    fake, make_source, token_path, caplog
+):
+    fake.player = fake_track()
+    fake.expires_in = 0  # each poll refreshes
+    expire(token_path)
+    src = make_source()
+    with caplog.at_level(logging.DEBUG):
+        for t in range(3):
+            src.poll(now=float(t))
+    assert len(fake.calls_to("token")) >= 2
+    assert [r for r in caplog.records if "sav" in r.getMessage()] == []
 
 
 def test_a_pushed_token_wins_over_the_unsaved_one(fake, make_source, token_path, read_only_state):
