@@ -45,7 +45,7 @@ def _refused(**matrix: object) -> str:
         ("V-mapper:Z", (64, 64)),
         ("V-mapper:z", (64, 64)),
         ("Remap:40,20|0,0n", (40, 20)),
-        ("Remap:1,1|0,0n", (1, 1)),  # the smallest canvas there is
+        ("Remap:16,16|0,0n", (16, 16)),  # the smallest canvas needledrop draws
         (" Rotate:90 ; Mirror:H ", (32, 128)),
     ],
 )
