@@ -344,3 +344,16 @@ def test_example_displays_each_name_an_account_that_passes_the_checks() -> None:
     assert shown.returncode == 0, shown.stdout + shown.stderr
     found = set(re.findall(r"ACCOUNT (\S+) (\S+) (\d+)", shown.stdout))
     assert found == {("kitchen", "home", "0"), ("hall", "studio", "0")}
+
+
+@pytest.mark.parametrize("expires_at", [0, 1])
+def test_a_long_expired_access_token_is_a_token_to_refresh(expires_at: int) -> None:
+    result = check({"demo": account(token=json.dumps({**TOKEN, "expires_at": expires_at}))})
+    assert result["problems"] == []
+    assert result["account"]["token"]["expires_at"] == expires_at
+
+
+def test_a_token_without_expires_at_is_refused_by_name() -> None:
+    token = json.dumps({k: v for k, v in TOKEN.items() if k != "expires_at"})
+    (problem,) = check({"demo": account(token=token)})["problems"]
+    assert "lacks expires_at" in problem

@@ -119,7 +119,10 @@ def parse_token(value: Any) -> dict[str, Any] | str:
     if not isinstance(value, Mapping):
         return "must be the spotipy .cache JSON object written by 'needledrop auth'"
     token = dict(value)
-    missing = [k for k in TOKEN_KEYS if not token.get(k)]
+    # expires_at 0 (long expired) is a time like any other: the app refreshes such a token.
+    missing = [
+        k for k in TOKEN_KEYS if (token.get(k) is None if k == "expires_at" else not token.get(k))
+    ]
     if "refresh_token" in missing:
         return (
             "has no refresh_token, so the display could not refresh it; sign in again with "
