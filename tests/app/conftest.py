@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: `import fakes`
 
 from fakes.spotify import FakeSpotify
-from needledrop.config import SpotifyConfig
+from needledrop.config import Config, PathsConfig, SpotifyConfig
 from needledrop.spotify import SpotifySource
 
 
@@ -59,3 +59,16 @@ def make_source(
     yield make
     for src in made:
         src.close()
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Config:
+    """A runner's config: every path under tmp_path, a client id and secret that reach nothing."""
+    return Config(
+        paths=PathsConfig(
+            token_cache=tmp_path / "token.json",
+            state_dir=tmp_path / "state",
+            cache_dir=tmp_path / "cache",
+        ),
+        spotify=SpotifyConfig(client_id="fake-client-id", client_secret="s"),
+    )

@@ -7,7 +7,6 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from fakes.spotify import FakeSpotify, fake_track
@@ -60,18 +59,6 @@ class RecordingBackend:
 
 def playing(progress_ms: int = 10_000) -> Playback:
     return Playback(ITEM, True, progress_ms, 0.0, "Kitchen")
-
-
-@pytest.fixture
-def cfg(tmp_path: Path) -> Config:
-    return Config(
-        paths=PathsConfig(
-            token_cache=tmp_path / "token.json",
-            state_dir=tmp_path / "state",
-            cache_dir=tmp_path / "cache",
-        ),
-        spotify=SpotifyConfig(client_id="fake-client-id", client_secret="s"),
-    )
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ import json
 import logging
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
-from needledrop.config import Config, PathsConfig, SpotifyConfig, parse_config
+from needledrop.config import Config, parse_config
 from needledrop.render import Renderer
 from needledrop.runner import Runner, remove_stale_temporaries_at_start, stale_temporary_places
 from needledrop.spotify import Offline, TokenUnavailable
@@ -43,18 +42,6 @@ class Frames:
 
     def close(self) -> None:
         pass
-
-
-@pytest.fixture
-def cfg(tmp_path: Path) -> Config:
-    return Config(
-        paths=PathsConfig(
-            token_cache=tmp_path / "token.json",
-            state_dir=tmp_path / "state",
-            cache_dir=tmp_path / "cache",
-        ),
-        spotify=SpotifyConfig(client_id="id", client_secret="s"),
-    )
 
 
 def runner_for(cfg: Config, source: object) -> tuple[Runner, Frames]:

@@ -156,7 +156,6 @@ def read_token_file(path: Path) -> dict[str, Any]:
     return data
 
 
-SAFE_MODE_BITS = 0o640  # owner read/write, group read (to the service group): nothing else
 UNSAFE_MODE_BITS = 0o137  # owner execute, group write/execute, anything for other users
 
 
