@@ -59,8 +59,13 @@ def test_demo_secrets_are_only_in_its_vault() -> None:
     for value in ("fake-client-secret", "rt-needledrop-demo", "fake-client-id"):
         assert value not in plain
     listed = _run(
-        "ansible-inventory", "-i", str(DEMO / "hosts.yml"), "--vault-id", DEMO_VAULT_ID,
-        "--host", "demo-kitchen",
+        "ansible-inventory",
+        "-i",
+        str(DEMO / "hosts.yml"),
+        "--vault-id",
+        DEMO_VAULT_ID,
+        "--host",
+        "demo-kitchen",
     )
     assert listed.returncode == 0, listed.stderr
     host = json.loads(listed.stdout)
