@@ -156,7 +156,9 @@ BAD_PANELS = st.one_of(
 
 
 @pytest.mark.timeout(900)
-@settings(max_examples=4, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(panels=st.lists(BAD_PANELS, min_size=3, max_size=3))
 def test_every_panel_out_of_limits_stops_site_yml_naming_its_variable(
     tmp_path_factory: pytest.TempPathFactory, panels: list[tuple[str, int]]
@@ -182,7 +184,9 @@ NON_LOOPBACK = st.from_regex(r"\A[a-z][a-z0-9]{0,10}(\.[a-z]{2,6}){0,2}\Z").filt
 
 
 @pytest.mark.timeout(900)
-@settings(max_examples=3, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(hosts=st.lists(NON_LOOPBACK, min_size=3, max_size=3), port=st.integers(1, 65535))
 def test_every_non_loopback_http_redirect_stops_site_yml(
     tmp_path_factory: pytest.TempPathFactory, hosts: list[str], port: int
