@@ -40,7 +40,7 @@ VENV_NEWEST := $(TOP)/.venv-newest
 DEMO_VAULT := --vault-id demo@$(TOP)/inventory/demo/vault-password
 # Every vault in the tree, for ansible-lint (it decrypts what it reads): the example fleet's,
 # the demo's and the site scenario's canaries (all test or demo values).
-LINT_VAULTS := fleet@inventory/example/vault-password.example,demo@inventory/demo/vault-password
+LINT_VAULTS := fleet@inventory/example/vault-password.example,demo@inventory/demo/vault-password,site@molecule/site/vault-password
 PLAYBOOKS := site.yml $(wildcard playbooks/*.yml) inventory/demo/fleet.yml benchmarks/naive_per_host.yml
 
 .PHONY: help demo demo-down test lint pytest molecule controllers deps venv image bench mutation clean panel-contract
