@@ -4,9 +4,11 @@ demo's own podman network, playing a fixed rotation of tracks by wall-clock time
 
 Runs in the ``demo-spotify`` container (make demo); the displays reach it by name. It accepts
 the demo's refresh token (``DEMO_REFRESH_TOKEN``, also in inventory/demo) for the fake client
-id/secret, so the app refreshes an access token exactly as it would against Spotify.
+id/secret, so the app refreshes an access token exactly as it would against Spotify. The
+molecule ``site`` scenario runs it with its own (canary) client and refresh token.
 
     python3 scripts/demo-spotify.py [--host 0.0.0.0] [--port 8080]
+        [--client-id ID --client-secret SECRET --refresh-token TOKEN]
 """
 
 from __future__ import annotations
@@ -53,9 +55,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--client-id", default="fake-client-id")
+    p.add_argument("--client-secret", default="fake-client-secret")
+    p.add_argument("--refresh-token", default=DEMO_REFRESH_TOKEN)
     args = p.parse_args()
-    fake = FakeSpotify(host=args.host, port=args.port)
-    fake.refresh_tokens[DEMO_REFRESH_TOKEN] = _Grant(DEMO_REFRESH_TOKEN, SCOPES)
+    fake = FakeSpotify(
+        host=args.host, port=args.port, client_id=args.client_id, client_secret=args.client_secret
+    )
+    fake.refresh_tokens[args.refresh_token] = _Grant(args.refresh_token, SCOPES)
     start = time.time()
     fake.player = lambda: now_playing(start)
     fake.start()

@@ -3,80 +3,11 @@ with one message naming the variable and the fix."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
-from credentials_harness import PLAIN_ACCOUNTS, Fleet, token_json
-
-GOOD = {
-    "vault_spotify_home_client_id": "0123456789abcdef0123456789abcdef",
-    "vault_spotify_home_client_secret": "bad-input-test-secret",
-    "vault_spotify_home_token": token_json("access-1", "refresh-1"),
-    "vault_spotify_home_authorized_at": "2026-10-01",
-}
-
-
-def _accounts(**over: object) -> dict:
-    return {"home": {**PLAIN_ACCOUNTS["home"], **over}}
-
-
-CASES = {
-    "missing vault variable": (
-        {k: v for k, v in GOOD.items() if k != "vault_spotify_home_token"},
-        None,
-        {},
-        r"spotify_accounts\.home\.token uses vault_spotify_home_token, which is undefined: "
-        r"add vault_spotify_home_token to the vault",
-    ),
-    "unknown account": (
-        GOOD,
-        None,
-        {"spotify_account": "attic"},
-        r"spotify_account names 'attic', which is not in spotify_accounts \(home\): "
-        r"fix the name or add the account",
-    ),
-    "token without refresh_token": (
-        {
-            **GOOD,
-            "vault_spotify_home_token": json.dumps(
-                {"access_token": "a", "expires_at": 1790000000, "token_type": "Bearer"}
-            ),
-        },
-        None,
-        {},
-        r"spotify_accounts\.home\.token has no refresh_token.*sign in again with "
-        r"'needledrop auth'",
-    ),
-    "non-loopback http redirect": (
-        GOOD,
-        _accounts(redirect_uri="http://kitchen.local:8888/callback"),
-        {},
-        r"spotify_accounts\.home\.redirect_uri may use http only on a loopback address "
-        r"\(http://127\.0\.0\.1:PORT/",
-    ),
-    "localhost redirect": (
-        GOOD,
-        _accounts(redirect_uri="http://localhost:8888/callback"),
-        {},
-        r"spotify_accounts\.home\.redirect_uri must not use 'localhost'.*"
-        r"use http://127\.0\.0\.1:8888/callback",
-    ),
-    "malformed token JSON": (
-        {**GOOD, "vault_spotify_home_token": token_json("access-1", "refresh-1")[:40]},
-        None,
-        {},
-        r"spotify_accounts\.home\.token is not valid JSON.*put the whole \.cache file",
-    ),
-    "authorized_at not a date": (
-        {**GOOD, "vault_spotify_home_authorized_at": "the day we moved in"},
-        None,
-        {},
-        r"spotify_accounts\.home\.authorized_at is not a date.*write the sign-in date as "
-        r"2026-11-29",
-    ),
-}
+from credentials_harness import CASES, GOOD, Fleet, token_json
 
 
 def _snapshot(root: Path) -> dict[str, tuple[bytes, int, int]]:

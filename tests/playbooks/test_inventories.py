@@ -15,6 +15,13 @@ TOP = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 EXAMPLE = TOP / "inventory" / "example"
 VAULT_ID = f"fleet@{EXAMPLE / 'vault-password.example'}"
+DEMO = TOP / "inventory" / "demo"
+DEMO_VAULT_ID = f"demo@{DEMO / 'vault-password'}"
+# Each shipped inventory, its vault file and the vault id that opens it.
+VAULTS = {
+    "example": (EXAMPLE, EXAMPLE / "group_vars" / "all" / "vault.yml", VAULT_ID),
+    "demo": (DEMO, DEMO / "group_vars" / "displays" / "vault.yml", DEMO_VAULT_ID),
+}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,22 +31,46 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_example_vault_is_encrypted_under_the_fleet_vault_id() -> None:
-    first = (EXAMPLE / "group_vars" / "all" / "vault.yml").read_text().splitlines()[0]
-    assert first == "$ANSIBLE_VAULT;1.2;AES256;fleet"
+@pytest.mark.parametrize("name", list(VAULTS))
+def test_vault_is_encrypted_under_its_inventorys_vault_id(name: str) -> None:
+    _, vault, vault_id = VAULTS[name]
+    first = vault.read_text().splitlines()[0]
+    assert first == "$ANSIBLE_VAULT;1.2;AES256;" + vault_id.split("@")[0]
 
 
-def test_every_vault_variable_is_referenced_from_a_plain_variable() -> None:
+@pytest.mark.parametrize("name", list(VAULTS))
+def test_every_vault_variable_is_referenced_from_a_plain_variable(name: str) -> None:
+    inventory, _, vault_id = VAULTS[name]
     listed = _run(
-        "ansible-inventory", "-i", str(EXAMPLE / "hosts.yml"), "--vault-id", VAULT_ID, "--list"
+        "ansible-inventory", "-i", str(inventory / "hosts.yml"), "--vault-id", vault_id, "--list"
     )
     assert listed.returncode == 0, listed.stderr
     hostvars = json.loads(listed.stdout)["_meta"]["hostvars"]
     vault_names = {k for hv in hostvars.values() for k in hv if k.startswith("vault_")}
-    assert vault_names, "the example vault defines no vault_* variables"
-    plain = "\n".join(p.read_text() for p in EXAMPLE.rglob("*.yml") if p.name != "vault.yml")
+    assert vault_names, f"the {name} vault defines no vault_* variables"
+    plain = "\n".join(p.read_text() for p in inventory.rglob("*.yml") if p.name != "vault.yml")
     unreferenced = {n for n in vault_names if not re.search(r"\b" + n + r"\b", plain)}
     assert not unreferenced, f"vault variables no plain file names: {sorted(unreferenced)}"
+
+
+def test_demo_secrets_are_only_in_its_vault() -> None:
+    """The demo's plain files name its secrets; the values are in the encrypted file only."""
+    plain = "\n".join(p.read_text() for p in DEMO.rglob("*.yml") if p.name != "vault.yml")
+    for value in ("fake-client-secret", "rt-needledrop-demo", "fake-client-id"):
+        assert value not in plain
+    listed = _run(
+        "ansible-inventory",
+        "-i",
+        str(DEMO / "hosts.yml"),
+        "--vault-id",
+        DEMO_VAULT_ID,
+        "--host",
+        "demo-kitchen",
+    )
+    assert listed.returncode == 0, listed.stderr
+    host = json.loads(listed.stdout)
+    assert host["vault_spotify_demo_client_secret"] == "fake-client-secret"
+    assert json.loads(host["vault_spotify_demo_token"])["refresh_token"] == "rt-needledrop-demo"
 
 
 @pytest.mark.parametrize("inventory", ["inventory/example/hosts.yml", "inventory/demo/hosts.yml"])
