@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -146,3 +149,24 @@ def test_matrix_app_keeps_no_panel_key_list_of_its_own():
     assert "matrix_app__matrix_keys" not in text
     defaults = yaml.safe_load((APP_ROLE / "vars" / "main.yml").read_text())
     assert defaults["matrix_app__panel_defaults"] == {st.name: st.default for st in MATRIX}
+
+
+@settings(max_examples=40, deadline=None)
+@given(panel=PANELS)
+def test_alone_a_panel_the_app_refuses_is_caught_by_the_roles_check(panel):
+    """validate.yml feeds the rendered file to files/check_config.py (the app's parser) before
+    any change; without rgb_matrix in the play it is the panel's only check."""
+    full = {st.name: st.default for st in MATRIX} | panel
+    text = render_config(_inventory(panel, {}), with_rgb_matrix=False)
+    done = subprocess.run(
+        [sys.executable, str(APP_ROLE / "files" / "check_config.py"), str(TOP / "app" / "src")],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    verdict = json.loads(done.stdout)
+    assert verdict["ok"] == _accepted(full), verdict
+    if not verdict["ok"]:
+        assert verdict["key"].startswith("matrix."), verdict
