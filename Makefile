@@ -13,6 +13,9 @@ ARCH ?= amd64
 # trixie and `make molecule` lets each scenario's platforms name their own (both releases).
 SUITE ?=
 DEMO_SUITE := $(or $(SUITE),trixie)
+# The demo displays' backend: png (frames as files and a contact sheet) or emulator (a browser
+# view per display on 127.0.0.1; docs/getting-started.md).
+BACKEND ?= png
 IMAGE_SUITES := $(or $(SUITE),trixie bookworm)
 # One scenario with S=name; every scenario otherwise.
 S ?=
@@ -47,6 +50,7 @@ PLAYBOOKS := site.yml $(wildcard playbooks/*.yml) inventory/demo/fleet.yml bench
 
 help:
 	@echo "make demo   - run site.yml against a virtual fleet of containers (inventory/demo)"
+	@echo "make demo BACKEND=emulator - the same, each display a browser view on 127.0.0.1"
 	@echo "make test   - lint + pytest + every molecule scenario (S=name for one)"
 	@echo "make bench  - benchmarks; figures go to docs/benchmarks.md by hand"
 	@echo "make mutation [M=schedule] - mutation score per module (slow; not in CI; docs/testing.md)"
@@ -58,12 +62,19 @@ help:
 
 demo: deps venv
 	scripts/build-test-image.sh $(ARCH) $(DEMO_SUITE)
-	@start=$$(date +%s); \
+	@export DEMO_BACKEND=$(BACKEND); \
+	start=$$(date +%s); \
 	ansible-playbook inventory/demo/fleet.yml -e demo_fleet_state=started; \
 	ansible-playbook -i inventory/demo/hosts.yml $(DEMO_VAULT) site.yml; \
 	ansible-playbook -i inventory/demo/hosts.yml $(DEMO_VAULT) playbooks/status.yml; \
-	ansible-playbook -i inventory/demo/hosts.yml $(DEMO_VAULT) inventory/demo/contact-sheet.yml; \
-	echo "make demo: done in $$(( $$(date +%s) - start )) s. Contact sheet: $(TOP)/.cache/demo/contact-sheet.png"; \
+	if [ "$(BACKEND)" = emulator ]; then \
+	  ansible-playbook -i inventory/demo/hosts.yml $(DEMO_VAULT) inventory/demo/emulator-view.yml; \
+	  echo "make demo: done in $$(( $$(date +%s) - start )) s. Open in a browser (this machine only):"; \
+	  sed 's/^/           /' $(TOP)/.cache/demo/emulator-urls.txt; \
+	else \
+	  ansible-playbook -i inventory/demo/hosts.yml $(DEMO_VAULT) inventory/demo/contact-sheet.yml; \
+	  echo "make demo: done in $$(( $$(date +%s) - start )) s. Contact sheet: $(TOP)/.cache/demo/contact-sheet.png"; \
+	fi; \
 	echo "           Each display: podman exec demo-kitchen /opt/needledrop/current/bin/needledrop status --config /etc/needledrop/needledrop.toml"
 
 demo-down: venv
