@@ -1,0 +1,172 @@
+"""playbooks/reauth.yml end to end on the loopback fake Spotify: a display whose refresh token
+died (invalid_grant → reauth-needed.json) is found, its account signed in through the loopback
+redirect (a browser stand-in follows the authorize URL), the vault updated under the same vault
+id with every other variable unchanged, the token pushed, and the same app process healthy on
+it; --check changes nothing; bad input stops with one sentence and a byte-identical vault."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from reauth_harness import OTHER_VAULT, Browser, Display, decrypt
+
+from fakes.spotify import FakeSpotify, fake_track
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def dead(tmp_path: Path) -> Iterator[Display]:
+    """A display that showed music, then lost its sign-in (Spotify answers invalid_grant)."""
+    with FakeSpotify() as fake:
+        fake.player = fake_track(progress_ms=1000)
+        display = Display(tmp_path, fake)
+        display.write(fake.grant(), authorized_at=int(time.time()) - 170 * 86400)
+        display.start_app()
+        try:
+            display.wait_for("healthy", lambda d: d.get("healthy"))
+            fake.revoke()  # the user removed the app / 6 months passed
+            display.wait_for("said re-auth needed", lambda d: d.get("reauth_needed"))
+            assert display.marker.exists()
+            yield display
+        finally:
+            display.stop_app()
+
+
+def test_one_command_signs_in_updates_the_vault_and_heals_the_display(dead: Display) -> None:
+    pid = dead.proc.pid
+    vault_before = dead.vault_file.read_bytes()
+    old_token = json.loads(dead.token_file.read_text())
+
+    browser = Browser(dead.fake.authorize_url)
+    run = dead.run(browser=browser)
+    assert run.rc == 0, run.output[-4000:]
+    assert len(browser.landed) == 1 and browser.landed[0].startswith(dead.redirect_uri)
+
+    # The vault: same vault id, the account's two entries new, everything else the same.
+    raw = dead.vault_file.read_bytes()
+    assert raw != vault_before and raw.startswith(b"$ANSIBLE_VAULT;1.2;AES256;fleet\n")
+    vault = decrypt(dead.vault_file, dead.password_file)
+    new_token = json.loads(vault["vault_spotify_home_token"])
+    assert new_token["refresh_token"] in dead.fake.refresh_tokens
+    assert new_token["refresh_token"] != old_token["refresh_token"]
+    assert vault["vault_spotify_home_authorized_at"] > "2026-06-01T10:00:00Z"
+    assert vault["vault_spotify_home_client_secret"] == dead.fake.client_secret
+    for key, value in OTHER_VAULT.items():
+        assert vault[key] == value, key
+    assert "# Secrets of the test fleet." in _plaintext(dead)
+
+    # The display: the new token, healthy, the marker gone, the same process (no restart).
+    on_host = json.loads(dead.token_file.read_text())
+    assert on_host["refresh_token"] == new_token["refresh_token"]
+    doc = dead.status()
+    assert doc["healthy"] and not doc["reauth_needed"] and not dead.marker.exists()
+    assert doc["pid"] == pid and dead.proc.poll() is None
+    assert doc["token"]["expiry_warning"] is False and doc["token"]["days_left"] >= 181
+
+    table = run.output[run.output.index("host ") :]
+    assert "display" in table and "home" in table and "re-auth needed" in table
+    assert "healthy, signed in " + time.strftime("%Y-%m-%d", time.gmtime()) in table
+
+    # A second run finds nothing to do and changes nothing.
+    again = dead.run()
+    assert again.rc == 0, again.output[-3000:]
+    assert "Nothing to renew" in again.output
+    assert dead.vault_file.read_bytes() == raw
+
+
+def _plaintext(display: Display) -> str:
+    import subprocess
+
+    from credentials_harness import BIN
+
+    return subprocess.run(
+        [str(BIN / "ansible-vault"), "view", "--vault-id", f"fleet@{display.password_file}"]
+        + [str(display.vault_file)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def test_check_mode_reports_the_account_and_changes_nothing(dead: Display) -> None:
+    vault = dead.vault_file.read_bytes()
+    token = dead.token_file.read_bytes()
+    run = dead.run("--check", "--diff")
+    assert run.rc == 0, run.output[-3000:]
+    assert "Sign in again: home (displays: display)" in run.output
+    assert "would sign in again" in run.output
+    assert dead.fake.calls_to("authorize") == []
+    assert dead.vault_file.read_bytes() == vault and dead.token_file.read_bytes() == token
+    assert dead.status()["reauth_needed"]
+
+
+@pytest.mark.parametrize(
+    ("case", "expect"),
+    [
+        ("wrong_state", "state does not match"),
+        ("denied", "did not authorize account home (access_denied"),
+        ("port_in_use", "Cannot listen on 127.0.0.1 port"),
+        ("code_used", "refused the authorization code of account home (invalid_grant"),
+        ("wrong_password", "Decryption failed"),
+    ],
+)
+def test_bad_input_stops_with_one_sentence_and_leaves_the_vault_alone(
+    dead: Display, case: str, expect: str
+) -> None:
+    import socket
+
+    vault = dead.vault_file.read_bytes()
+    token = dead.token_file.read_bytes()
+    browser = Browser(dead.fake.authorize_url)
+    blocker = None
+    if case == "wrong_state":
+        browser.tweak = lambda url: url.replace("state=", "state=x")
+    elif case == "denied":
+        dead.fake.deny_authorization = True
+    elif case == "port_in_use":
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", dead.port))
+        blocker.listen()
+    elif case == "code_used":
+        # Someone (or a replay) traded the code before this controller could.
+        def spend(url: str) -> str:
+            import requests
+            from urllib.parse import parse_qs, urlsplit
+
+            code = parse_qs(urlsplit(url).query)["code"][0]
+            requests.post(
+                dead.fake.token_url,
+                data={"grant_type": "authorization_code", "code": code},
+                auth=(dead.fake.client_id, dead.fake.client_secret),
+                timeout=10,
+            )
+            requests.post(
+                dead.fake.token_url,
+                data={"grant_type": "authorization_code", "code": code,
+                      "redirect_uri": dead.redirect_uri},
+                auth=(dead.fake.client_id, dead.fake.client_secret),
+                timeout=10,
+            )
+            return url
+
+        browser.tweak = spend
+    elif case == "wrong_password":
+        dead.password_file.write_text("not the password\n")
+    try:
+        run = dead.run(browser=browser)
+    finally:
+        if blocker is not None:
+            blocker.close()
+    assert run.rc != 0
+    assert expect in run.output, run.output[-3000:]
+    assert "Traceback" not in run.output
+    assert dead.vault_file.read_bytes() == vault
+    assert dead.token_file.read_bytes() == token
+    assert [p.name for p in dead.vault_file.parent.iterdir()] == ["vault.yml", "vars.yml"] or (
+        sorted(p.name for p in dead.vault_file.parent.iterdir()) == ["vars.yml", "vault.yml"]
+    )
