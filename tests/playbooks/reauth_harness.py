@@ -26,7 +26,7 @@ from credentials_harness import BIN, TOP, VAULT_PASSWORD
 
 sys.path.insert(0, str(TOP / "tests"))  # `import fakes`
 
-from fakes.spotify import FakeSpotify, fake_track  # noqa: E402
+from fakes.spotify import FakeSpotify  # noqa: E402
 
 OTHER_VAULT = {  # vault variables reauth.yml must leave alone
     "vault_wifi_password": "wifi-pass-word 1",

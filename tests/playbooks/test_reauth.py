@@ -7,24 +7,27 @@ it; --check changes nothing; bad input stops with one sentence and a byte-identi
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from reauth_harness import OTHER_VAULT, Browser, Display, decrypt
-
+import requests
+from credentials_harness import BIN, VAULT_PASSWORD
 from fakes.spotify import FakeSpotify, fake_track
+from reauth_harness import OTHER_VAULT, Browser, Display, decrypt
 
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture
-def dead(tmp_path: Path) -> Iterator[Display]:
+def _dead(root: Path, **fake_kw: str) -> Iterator[Display]:
     """A display that showed music, then lost its sign-in (Spotify answers invalid_grant)."""
-    with FakeSpotify() as fake:
+    with FakeSpotify(**fake_kw) as fake:
         fake.player = fake_track(progress_ms=1000)
-        display = Display(tmp_path, fake)
+        display = Display(root, fake)
         display.write(fake.grant(), authorized_at=int(time.time()) - 170 * 86400)
         display.start_app()
         try:
@@ -35,6 +38,17 @@ def dead(tmp_path: Path) -> Iterator[Display]:
             yield display
         finally:
             display.stop_app()
+
+
+@pytest.fixture
+def dead(tmp_path: Path) -> Iterator[Display]:
+    yield from _dead(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def still_dead(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Display]:
+    """One dead display for the runs that must leave it as it is (each test checks it did)."""
+    yield from _dead(tmp_path_factory.mktemp("still-dead"))
 
 
 def test_one_command_signs_in_updates_the_vault_and_heals_the_display(dead: Display) -> None:
@@ -80,10 +94,6 @@ def test_one_command_signs_in_updates_the_vault_and_heals_the_display(dead: Disp
 
 
 def _plaintext(display: Display) -> str:
-    import subprocess
-
-    from credentials_harness import BIN
-
     return subprocess.run(
         [str(BIN / "ansible-vault"), "view", "--vault-id", f"fleet@{display.password_file}"]
         + [str(display.vault_file)],
@@ -93,7 +103,8 @@ def _plaintext(display: Display) -> str:
     ).stdout
 
 
-def test_check_mode_reports_the_account_and_changes_nothing(dead: Display) -> None:
+def test_check_mode_reports_the_account_and_changes_nothing(still_dead: Display) -> None:
+    dead = still_dead
     vault = dead.vault_file.read_bytes()
     token = dead.token_file.read_bytes()
     run = dead.run("--check", "--diff")
@@ -116,10 +127,9 @@ def test_check_mode_reports_the_account_and_changes_nothing(dead: Display) -> No
     ],
 )
 def test_bad_input_stops_with_one_sentence_and_leaves_the_vault_alone(
-    dead: Display, case: str, expect: str
+    still_dead: Display, case: str, expect: str
 ) -> None:
-    import socket
-
+    dead = still_dead
     vault = dead.vault_file.read_bytes()
     token = dead.token_file.read_bytes()
     browser = Browser(dead.fake.authorize_url)
@@ -130,28 +140,21 @@ def test_bad_input_stops_with_one_sentence_and_leaves_the_vault_alone(
         dead.fake.deny_authorization = True
     elif case == "port_in_use":
         blocker = socket.socket()
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
         blocker.bind(("127.0.0.1", dead.port))
         blocker.listen()
     elif case == "code_used":
-        # Someone (or a replay) traded the code before this controller could.
-        def spend(url: str) -> str:
-            import requests
-            from urllib.parse import parse_qs, urlsplit
 
+        def spend(url: str) -> str:  # someone (a replay) traded the code before we could
             code = parse_qs(urlsplit(url).query)["code"][0]
+            form = {"grant_type": "authorization_code", "code": code}
+            auth = (dead.fake.client_id, dead.fake.client_secret)
             requests.post(
                 dead.fake.token_url,
-                data={"grant_type": "authorization_code", "code": code},
-                auth=(dead.fake.client_id, dead.fake.client_secret),
+                data={**form, "redirect_uri": dead.redirect_uri},
+                auth=auth,
                 timeout=10,
-            )
-            requests.post(
-                dead.fake.token_url,
-                data={"grant_type": "authorization_code", "code": code,
-                      "redirect_uri": dead.redirect_uri},
-                auth=(dead.fake.client_id, dead.fake.client_secret),
-                timeout=10,
-            )
+            ).raise_for_status()
             return url
 
         browser.tweak = spend
@@ -162,11 +165,45 @@ def test_bad_input_stops_with_one_sentence_and_leaves_the_vault_alone(
     finally:
         if blocker is not None:
             blocker.close()
+        dead.fake.deny_authorization = False
+        dead.password_file.write_text(VAULT_PASSWORD + "\n")
     assert run.rc != 0
     assert expect in run.output, run.output[-3000:]
     assert "Traceback" not in run.output
     assert dead.vault_file.read_bytes() == vault
     assert dead.token_file.read_bytes() == token
-    assert [p.name for p in dead.vault_file.parent.iterdir()] == ["vault.yml", "vars.yml"] or (
-        sorted(p.name for p in dead.vault_file.parent.iterdir()) == ["vars.yml", "vault.yml"]
-    )
+    assert sorted(p.name for p in dead.vault_file.parent.iterdir()) == ["vars.yml", "vault.yml"]
+    assert dead.status()["reauth_needed"]
+
+
+CANARY_SECRET = "canarysecretRe4uTh7q"
+
+
+@pytest.fixture
+def dead_canary(tmp_path: Path) -> Iterator[Display]:
+    yield from _dead(tmp_path, client_secret=CANARY_SECRET)
+
+
+def test_no_secret_reaches_the_output_or_a_stray_file_at_vvv_diff(dead_canary: Display) -> None:
+    dead = dead_canary
+    old = json.loads(dead.token_file.read_text())
+    browser = Browser(dead.fake.authorize_url)
+    run = dead.run("-vvv", "--diff", browser=browser)
+    assert run.rc == 0, run.output[-3000:]
+    assert "<display>" in run.output and "ansible-playbook" in run.output  # really -vvv
+    new = json.loads(decrypt(dead.vault_file, dead.password_file)["vault_spotify_home_token"])
+    code = parse_qs(urlsplit(browser.landed[0]).query)["code"][0]
+    secrets = [CANARY_SECRET, code, OTHER_VAULT["vault_wifi_password"]]
+    secrets += [t[k] for t in (old, new) for k in ("access_token", "refresh_token")]
+    assert [s for s in secrets if s in run.output] == []
+    # The secrets did land where they belong, so the clean output proves something.
+    assert json.loads(dead.token_file.read_text())["refresh_token"] == new["refresh_token"]
+    intended = {dead.token_file, dead.host / "spotify.env"}
+    scanned = 0
+    for path in dead.root.rglob("*"):
+        if path.is_file() and path not in intended:
+            scanned += 1
+            text = path.read_bytes().decode("utf-8", "replace")
+            assert [s for s in secrets if s in text] == [], f"{path} holds a secret"
+            assert "vault_spotify_home_token" not in text or path.name == "vars.yml", path
+    assert scanned >= 5
