@@ -20,10 +20,8 @@ from hypothesis import strategies as st
 TOP = Path(__file__).resolve().parents[2]
 
 
-def _plugin(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        name, TOP / "playbooks/action_plugins" / f"{name}.py"
-    )
+def _plugin(name: str, kind: str = "action_plugins") -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, TOP / "playbooks" / kind / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -196,3 +194,54 @@ def test_the_paste_fallback_trades_the_code_from_the_pasted_address() -> None:
             )
         with pytest.raises(signin.SigninError, match="invalid_client"):
             signin.exchange(fake.url, fake.client_id, "wrong", redirect, "c", "home", now=1.0)
+
+
+# --- the table -----------------------------------------------------------------------------
+
+table = _plugin("reauth", "filter_plugins")
+
+
+@pytest.mark.parametrize(
+    ("row", "before", "after"),
+    [
+        (
+            {
+                "status": {"reauth_needed": True},
+                "renewed": True,
+                "after_rc": 0,
+                "signed_in": "2026-11-30T01:00:00Z",
+            },
+            "re-auth needed",
+            "healthy, signed in 2026-11-30",
+        ),
+        (
+            {
+                "status": {
+                    "token": {
+                        "expiry_warning": True,
+                        "days_left": 9,
+                        "refresh_token_expires_about": "2026-12-09T10:00:00Z",
+                    }
+                },
+                "renewed": True,
+                "after_rc": 1,
+            },
+            "expires 2026-12-09 (9 days)",
+            "NOT healthy",
+        ),
+        ({"status": {"healthy": True}}, "healthy", "unchanged"),
+        ({"status": {}, "chosen": True, "check_mode": True}, "no status", "would sign in again"),
+        ({"status": {"healthy": False}, "chosen": True}, "not healthy", "not signed in"),
+    ],
+)
+def test_each_display_gets_a_line_saying_before_and_after(row, before, after) -> None:
+    lines = table.reauth_table([{"host": "kitchen", "account": "home", **row}]).splitlines()
+    assert lines[0].split() == ["host", "account", "before", "after"]
+    assert lines[1].startswith("kitchen") and " home " in lines[1]
+    assert before in lines[1] and lines[1].endswith(after)
+
+
+def test_a_board_gets_its_own_line() -> None:
+    lines = table.reauth_table([{"host": "matrixportal", "board": True}]).splitlines()
+    assert lines[1].split()[:2] == ["matrixportal", "board"]
+    assert lines[1].endswith("new CODE in settings.toml")
