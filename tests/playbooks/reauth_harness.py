@@ -250,6 +250,65 @@ class Display:
             browser.join()
         return Result(rc, "".join(lines))
 
+    def run_at_terminal(self, *args: str, answer: Any) -> Result:
+        """Run the playbook on a pseudo-terminal (ansible's pause prompts only there); when the
+        output so far makes ``answer(output)`` return a line, type it in."""
+        import pty
+        import select
+
+        env = {
+            **os.environ,
+            "ANSIBLE_CONFIG": str(self.root / "ansible.cfg"),
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_NOCOLOR": "1",
+        }
+        env.pop("ANSIBLE_VAULT_IDENTITY_LIST", None)
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(
+            [str(BIN / "ansible-playbook"), "-i", str(self.root / "inventory" / "hosts.yml")]
+            + ["--vault-id", f"fleet@{self.password_file}", *args]
+            + [str(TOP / "playbooks" / "reauth.yml")],
+            cwd=self.root,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=_take_terminal,
+        )
+        os.close(slave)
+        out = b""
+        answered = False
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the playbook ended and closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None:
+                break
+            if not answered:
+                line = answer(out.decode("utf-8", "replace"))
+                if line is not None:
+                    os.write(master, line.encode() + b"\r")
+                    answered = True
+        os.close(master)
+        rc = proc.wait(timeout=60)
+        return Result(rc, out.decode("utf-8", "replace").replace("\r\n", "\n"))
+
+
+def _take_terminal() -> None:
+    """In the child, after setsid: make stdin (the pty) the controlling terminal."""
+    import fcntl
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
 
 class Browser:
     """Plays the person at the browser: opens the authorize URL the playbook prints (once)."""

@@ -7,6 +7,7 @@ it; --check changes nothing; bad input stops with one sentence and a byte-identi
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import time
@@ -91,6 +92,28 @@ def test_one_command_signs_in_updates_the_vault_and_heals_the_display(dead: Disp
     assert again.rc == 0, again.output[-3000:]
     assert "Nothing to renew" in again.output
     assert dead.vault_file.read_bytes() == raw
+
+
+def test_the_paste_fallback_works_without_a_listener(dead: Display) -> None:
+    landed: list[str] = []
+
+    def browser_elsewhere(output: str) -> str | None:
+        if "Paste that whole address here" not in output:
+            return None
+        url = re.search(re.escape(dead.fake.authorize_url) + r"\?\S+", output)
+        assert url is not None, output[-2000:]
+        answer = requests.get(url.group(0), allow_redirects=False, timeout=10)
+        landed.append(answer.headers["Location"])
+        return landed[0]
+
+    run = dead.run_at_terminal("-e", "reauth_paste=true", answer=browser_elsewhere)
+    assert run.rc == 0, run.output[-4000:]
+    assert landed and landed[0].startswith(dead.redirect_uri)
+    new = json.loads(decrypt(dead.vault_file, dead.password_file)["vault_spotify_home_token"])
+    assert json.loads(dead.token_file.read_text())["refresh_token"] == new["refresh_token"]
+    assert dead.status()["healthy"]
+    code = parse_qs(urlsplit(landed[0]).query)["code"][0]
+    assert code not in run.output.replace(landed[0], "")  # only the pasted echo holds it
 
 
 def _plaintext(display: Display) -> str:
