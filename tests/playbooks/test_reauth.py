@@ -230,3 +230,61 @@ def test_no_secret_reaches_the_output_or_a_stray_file_at_vvv_diff(dead_canary: D
             assert [s for s in secrets if s in text] == [], f"{path} holds a secret"
             assert "vault_spotify_home_token" not in text or path.name == "vars.yml", path
     assert scanned >= 5
+
+
+@pytest.fixture(scope="module")
+def expiring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Display]:
+    """A healthy display whose sign-in ends in 5 days (inside the 14-day warning window)."""
+    with FakeSpotify() as fake:
+        fake.player = fake_track(progress_ms=1000)
+        display = Display(tmp_path_factory.mktemp("expiring"), fake)
+        display.write(fake.grant(), authorized_at=int(time.time()) - 177 * 86400)
+        display.start_app()
+        try:
+            display.wait_for("healthy", lambda d: d.get("healthy"))
+            yield display
+        finally:
+            display.stop_app()
+
+
+@pytest.mark.parametrize(
+    ("extra", "expect"),
+    [
+        ((), "Sign in again: home (displays: display)"),
+        (("-e", "reauth_account=home"), "Sign in again: home (displays: display)"),
+    ],
+)
+def test_an_account_inside_its_warning_window_or_named_is_chosen(
+    expiring: Display, extra: tuple[str, ...], expect: str
+) -> None:
+    doc = expiring.status()
+    assert doc["healthy"] and doc["token"]["expiry_warning"] and doc["token"]["days_left"] == 4
+    run = expiring.run("--check", *extra)
+    assert run.rc == 0, run.output[-3000:]
+    assert expect in run.output
+    assert "expires " in run.output and "(4 days)" in run.output  # the table's before column
+
+
+def test_an_unknown_account_name_stops_before_anything(expiring: Display) -> None:
+    vault = expiring.vault_file.read_bytes()
+    run = expiring.run("-e", "reauth_account=studio")
+    assert run.rc != 0
+    assert "reauth_account names studio, which spotify_accounts does not define" in run.output
+    assert "fix -e reauth_account" in run.output
+    assert expiring.fake.calls_to("authorize") == []
+    assert expiring.vault_file.read_bytes() == vault
+
+
+def test_nothing_is_chosen_while_every_sign_in_is_young(tmp_path: Path) -> None:
+    with FakeSpotify() as fake:
+        fake.player = fake_track(progress_ms=1000)
+        display = Display(tmp_path, fake)
+        display.write(fake.grant(), authorized_at=int(time.time()) - 30 * 86400)
+        display.start_app()
+        try:
+            display.wait_for("healthy", lambda d: d.get("healthy"))
+            run = display.run()
+        finally:
+            display.stop_app()
+    assert run.rc == 0, run.output[-3000:]
+    assert "Nothing to renew" in run.output and fake.calls_to("authorize") == []
