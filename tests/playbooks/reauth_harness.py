@@ -31,6 +31,7 @@ from fakes.spotify import FakeSpotify  # noqa: E402
 OTHER_VAULT = {  # vault variables reauth.yml must leave alone
     "vault_wifi_password": "wifi-pass-word 1",
     "vault_spotify_studio_client_id": "studio-id",
+    "vault_spotify_studio_client_secret": "studio-secret",
     "vault_spotify_studio_token": '{"access_token": "x", "refresh_token": "y", "expires_at": 1}',
     "vault_spotify_studio_authorized_at": "2026-09-01",
     "vault_number": 42,
@@ -124,7 +125,14 @@ class Display:
                     "redirect_uri": self.redirect_uri,
                     "token": "{{ vault_spotify_home_token }}",
                     "authorized_at": "{{ vault_spotify_home_authorized_at }}",
-                }
+                },
+                "studio": {
+                    "client_id": "{{ vault_spotify_studio_client_id }}",
+                    "client_secret": "{{ vault_spotify_studio_client_secret }}",
+                    "redirect_uri": "http://127.0.0.1:8888/callback",
+                    "token": "{{ vault_spotify_studio_token }}",
+                    "authorized_at": "{{ vault_spotify_studio_authorized_at }}",
+                },
             },
         }
         (inv / "group_vars" / "all" / "vars.yml").write_text(yaml.safe_dump(plain))
@@ -143,8 +151,17 @@ class Display:
             "reauth_config_file": str(self.host / "needledrop.toml"),
             "reauth_wait_timeout": 40,
         }
+        # A display of another account, switched off: reauth.yml must leave it alone.
+        other = {
+            **display,
+            "spotify_account": "studio",
+            "spotify_credentials_token_path": str(self.root / "studio" / "token.json"),
+            "reauth_config_file": str(self.root / "studio" / "needledrop.toml"),
+        }
+        (self.root / "studio").mkdir(exist_ok=True)
+        (self.root / "studio" / "token.json").write_text(OTHER_VAULT["vault_spotify_studio_token"])
         (inv / "hosts.yml").write_text(
-            yaml.safe_dump({"displays": {"hosts": {"display": display}}})
+            yaml.safe_dump({"displays": {"hosts": {"display": display, "studio-display": other}}})
         )
         (self.root / "ansible.cfg").write_text(
             "[defaults]\n"

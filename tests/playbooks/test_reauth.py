@@ -83,6 +83,11 @@ def test_one_command_signs_in_updates_the_vault_and_heals_the_display(dead: Disp
     assert doc["pid"] == pid and dead.proc.poll() is None
     assert doc["token"]["expiry_warning"] is False and doc["token"]["days_left"] >= 181
 
+    # The other account's display: not touched, and the table says so.
+    studio = dead.root / "studio" / "token.json"
+    assert studio.read_text() == OTHER_VAULT["vault_spotify_studio_token"]
+    assert re.search(r"studio-display\s+studio\s+no status\s+unchanged", run.output)
+
     table = run.output[run.output.index("host ") :]
     assert "display" in table and "home" in table and "re-auth needed" in table
     assert "healthy, signed in " + time.strftime("%Y-%m-%d", time.gmtime()) in table
