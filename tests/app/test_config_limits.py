@@ -37,6 +37,7 @@ LIMITS: dict[str, tuple[float, float, int]] = {
     "display.emulator_port": (1, 65535, 1),
     "layout.scroll_px_per_s": (0, 200, 1),
     "layout.idle_after_s": (0, 86400, 1),
+    "layout.token_warning_days": (0, 180, 1),
     "night.brightness": (1, 100, 1),
     "polling.skip_bound_s": (1, 120, 1),
     "polling.paused_s": (1, 3600, 1),

@@ -457,3 +457,48 @@ def test_a_board_that_ran_circuitspotify_refreshes_its_token_and_plays(fake):
     assert [c.form["refresh_token"] for c in grants(fake, "refresh_token")] == [[legacy]]
     assert grants(fake, "authorization_code") == []
     assert client.TokenStore(nvm).load()["refresh"] == legacy
+
+
+def test_after_reauth_the_new_code_clears_the_revoked_tokens_and_the_reauth_flag(fake):
+    """What playbooks/reauth.yml -e reauth_board=NAME relies on: a board stuck on "re-auth
+    needed" with its revoked tokens in NVM trades the new CODE at the next start and keeps
+    nothing of the old sign-in."""
+    nvm = NVM()
+    sc, _ = make(fake, nvm)
+    sc.poll()
+    old = client.TokenStore(nvm).load()
+    fake.revoke()
+    assert sc.poll().state == "reauth"
+    assert client.TokenStore(nvm).load()["reauth"] is True
+    fake.codes["code-2"] = (REDIRECT, SCOPES)
+    restarted, _ = make(fake, nvm, CIRCUITSPOTIFY_CODE="code-2")
+    assert restarted.poll().state == "playing"
+    stored = client.TokenStore(nvm).load()
+    assert stored["reauth"] is False and stored["code_mark"] == client.fnv1a(b"code-2")
+    assert stored["refresh"] != old["refresh"] and stored["access"] != old["access"]
+    assert stored["refresh"] in fake.refresh_tokens
+
+
+def test_a_revoked_circuitspotify_token_gives_way_to_the_new_code_and_is_cleared(fake):
+    """A board that ran CircuitSpotify, re-authorized with a new CODE (reauth.yml): the
+    revoked refresh token CircuitSpotify left in NVM must not shadow the new CODE, and is
+    wiped so that no later start picks it up again."""
+    nvm = NVM()
+    nvm[208:339] = b"R" * 131  # revoked: the fake does not know it
+    fake.codes["code-2"] = (REDIRECT, SCOPES)
+    sc, lines = make(fake, nvm, CIRCUITSPOTIFY_CODE="code-2")
+    assert sc.poll().state == "playing"
+    assert [c.form["code"] for c in grants(fake, "authorization_code")] == [["code-2"]]
+    assert client.TokenStore(nvm).load()["code_mark"] == client.fnv1a(b"code-2")
+    assert any("trading CIRCUITSPOTIFY_CODE instead" in line for line in lines)
+    fresh = NVM()
+    fresh[208:339] = bytes(nvm[208:339])
+    assert client.TokenStore(fresh).legacy_refresh_token() != "R" * 131
+
+
+def test_a_revoked_circuitspotify_token_with_the_old_code_still_needs_reauth(fake):
+    nvm = NVM()
+    nvm[208:339] = b"R" * 131
+    sc, _ = make(fake, nvm, CIRCUITSPOTIFY_CODE="code-used-up")
+    assert sc.poll().state == "reauth"
+    assert client.TokenStore(nvm).load()["reauth"] is True

@@ -48,6 +48,7 @@ def test_a_display_with_a_soon_dying_refresh_token_gets_a_warning(tmp_path: Path
         "WARNING: Spotify account home signed in on 2026-10-01; its refresh token dies on" in flat
     )
     assert "2027-04-01" in flat
+    assert "'ansible-playbook playbooks/reauth.yml -e reauth_account=home'" in flat
 
 
 def test_a_missing_service_user_is_a_note_in_check_mode_and_a_stop_otherwise(

@@ -151,7 +151,7 @@ def cmd_auth(cfg: Config, paste: bool, no_browser: bool, out: Path | None, timeo
 
 def cmd_status(cfg: Config, as_json: bool) -> int:
     from needledrop.spotify import TokenUnavailable, read_token_file
-    from needledrop.status import rate_limit_line, read_status
+    from needledrop.status import RENEW_COMMAND, expiry_line, rate_limit_line, read_status
 
     try:
         raw = read_token_file(cfg.paths.token_cache)
@@ -159,7 +159,11 @@ def cmd_status(cfg: Config, as_json: bool) -> int:
     except TokenUnavailable:
         token = None
     doc, healthy = read_status(
-        cfg.paths.status_file, cfg.paths.reauth_file, time.time(), token=token
+        cfg.paths.status_file,
+        cfg.paths.reauth_file,
+        time.time(),
+        token=token,
+        warning_days=cfg.layout.token_warning_days,
     )
     if as_json:
         print(json.dumps(doc, indent=2, sort_keys=True))
@@ -182,8 +186,11 @@ def cmd_status(cfg: Config, as_json: bool) -> int:
                 f"refreshed token cannot be saved to {cfg.paths.token_cache} ({save_error}); "
                 "kept in memory until it can"
             )
+        expiring = expiry_line(doc)
+        if expiring and not doc.get("reauth_needed"):
+            print(expiring)
         if doc.get("reauth_needed"):
-            print("re-auth needed: run 'needledrop auth' and push the new token")
+            print(f"re-auth needed: run '{RENEW_COMMAND}' on the controller")
     return EXIT_OK if healthy else EXIT_ERROR
 
 

@@ -182,6 +182,7 @@ class LayoutConfig:
     show_progress: bool = True
     idle_after_s: float = 600.0  # nothing played this long → idle screen (clock)
     clock_24h: bool = True
+    token_warning_days: int = 14  # mark + status warning this long before the sign-in dies
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from needledrop.status import (
     ReauthRecord,
     RunStatus,
     clear_reauth,
+    expiry_warning,
     file_fault,
     iso,
     parse_iso,
@@ -158,7 +159,11 @@ class Runner:
         self.state = DisplayState()
         self.plan = PollPlan(next_at=now)
         self.status = RunStatus(
-            backend=cfg.display.backend, source=cfg.source, size=cfg.size, started_at=now
+            backend=cfg.display.backend,
+            source=cfg.source,
+            size=cfg.size,
+            started_at=now,
+            warning_days=cfg.layout.token_warning_days,
         )
         self.frames = 0
         self._status_key: Any = None
@@ -309,6 +314,9 @@ class Runner:
 
     def draw(self, now: float) -> bool:
         """Show a new frame if anything visible changed; True if one was shown."""
+        expiring = expiry_warning(self.status.authorized_at, now, self.status.warning_days)
+        if expiring != self.state.token_expiring:
+            self.state = self.state.with_(token_expiring=expiring)
         if not self.renderer.changed(self.state, now):
             return False
         self.backend.show(self.renderer.frame(self.state, now))

@@ -379,6 +379,15 @@ OTHER: tuple[Setting, ...] = (
         86400,
     ),
     Setting("layout", "clock_24h", "bool", True, "24-hour clock on the idle screen."),
+    Setting(
+        "layout",
+        "token_warning_days",
+        "int",
+        14,
+        "Mark the panel and warn in the status this many days before the sign-in expires.",
+        0,
+        180,
+    ),
     Setting("night", "enabled", "bool", False, "Dim the panel between start and end."),
     Setting("night", "brightness", "int", 20, "Percent of the configured brightness.", 1, 100),
     Setting(

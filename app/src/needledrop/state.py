@@ -71,6 +71,7 @@ class DisplayState:
     last_played_at: float | None = None  # when something last played; idle screen after a while
     rate_limited_until: float | None = None  # Spotify answered 429: no poll before this time
     rate_limit_quota: bool = False  # ... because the developer account's quota is spent
+    token_expiring: bool = False  # the sign-in dies soon (token_warning_days): a small mark
 
     def rate_limit_clock(self, now: float) -> bool:
         """While rate-limited, whether the last item can no longer be playing (its predicted

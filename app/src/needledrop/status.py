@@ -28,7 +28,9 @@ STATUS_VERSION = 1
 HEARTBEAT_S = 30.0  # the run loop rewrites status.json at least this often
 STALE_AFTER_S = 120.0  # older than this: the service is not running (or hung)
 REFRESH_TOKEN_LIFETIME_S = 182 * 24 * 3600  # Spotify's refresh tokens last about 6 months
-EXPIRY_WARNING_S = 14 * 24 * 3600  # warn this long before that
+EXPIRY_WARNING_DAYS = 14  # warn this long before that ([layout] token_warning_days)
+DAY_S = 24 * 3600
+RENEW_COMMAND = "ansible-playbook playbooks/reauth.yml"  # on the controller; finds what is due
 
 
 def iso(ts: float | None) -> str | None:
@@ -48,6 +50,54 @@ def parse_iso(value: Any) -> float | None:
 
 
 RATE_LIMIT_REASONS = {True: "quota", False: "too_many_requests"}  # status.json's words
+
+
+def refresh_token_deadline(authorized_at: float | None) -> float | None:
+    """When the refresh token dies: 6 months (182 days) after the sign-in, however often it
+    was refreshed (Spotify, 2026). None when the sign-in time is unknown."""
+    return None if authorized_at is None else authorized_at + REFRESH_TOKEN_LIFETIME_S
+
+
+def expiry_warning(authorized_at: float | None, now: float, warning_days: int) -> bool:
+    """Whether the sign-in dies within ``warning_days`` of ``now`` (or has died)."""
+    deadline = refresh_token_deadline(authorized_at)
+    return deadline is not None and warning_days > 0 and deadline - now < warning_days * DAY_S
+
+
+def token_expiry(
+    authorized_at: float | None, now: float, warning_days: int = EXPIRY_WARNING_DAYS
+) -> dict[str, Any]:
+    """The sign-in's age against the 6-month limit, as status.json's ``token`` reports it:
+    ``authorized_at``, ``refresh_token_expires_about``, ``expiry_warning``, whole
+    ``days_left`` (negative once dead) and, while warning, the ``renew_command``."""
+    deadline = refresh_token_deadline(authorized_at)
+    warn = expiry_warning(authorized_at, now, warning_days)
+    return {
+        "authorized_at": iso(authorized_at),
+        "refresh_token_expires_about": iso(deadline),
+        "expiry_warning": warn,
+        "expiry_warning_days": warning_days,
+        "days_left": None if deadline is None else int((deadline - now) // DAY_S),
+        "renew_command": RENEW_COMMAND if warn else None,
+    }
+
+
+def expiry_line(doc: Mapping[str, Any]) -> str | None:
+    """ "Spotify sign-in expires about 2027-05-30 (in 9 days): run ansible-playbook ..." when
+    the status warns, else None."""
+    tok = doc.get("token") or {}
+    if not tok.get("expiry_warning") or not tok.get("refresh_token_expires_about"):
+        return None
+    day = str(tok["refresh_token_expires_about"])[:10]
+    left = tok.get("days_left")
+    if isinstance(left, int) and left < 0:
+        when = f"expired about {day}"
+    else:
+        when = f"expires about {day}" + (f" (in {left} days)" if isinstance(left, int) else "")
+    return (
+        f"Spotify sign-in {when}: renew it on the controller with "
+        f"'{tok.get('renew_command') or RENEW_COMMAND}'"
+    )
 
 
 def showing(state: DisplayState, idle_after_s: float, now: float) -> dict[str, Any]:
@@ -102,13 +152,9 @@ class RunStatus:
     stopped_at: float | None = None  # set when the service shuts down cleanly
     frames_shown: int = 0  # frames the backend was given since the start
     last_frame_at: float | None = None
+    warning_days: int = EXPIRY_WARNING_DAYS  # [layout] token_warning_days
 
     def to_json(self, state: DisplayState, idle_after_s: float, now: float) -> dict[str, Any]:
-        deadline = (
-            self.authorized_at + REFRESH_TOKEN_LIFETIME_S
-            if self.authorized_at is not None
-            else None
-        )
         return {
             "version": STATUS_VERSION,
             "pid": self.pid,
@@ -138,9 +184,7 @@ class RunStatus:
             "next_poll_at": iso(self.next_poll_at),
             "token": {
                 "access_token_expires_at": iso(self.token_expires_at),
-                "authorized_at": iso(self.authorized_at),
-                "refresh_token_expires_about": iso(deadline),
-                "expiry_warning": deadline is not None and deadline - now < EXPIRY_WARNING_S,
+                **token_expiry(self.authorized_at, now, self.warning_days),
                 "save_error": self.token_save_error,
             },
         }
@@ -177,7 +221,11 @@ def file_fault(path: Path, e: OSError) -> str:
 
 
 def read_status(
-    status_file: Path, reauth_file: Path, now: float, token: Mapping[str, Any] | None = None
+    status_file: Path,
+    reauth_file: Path,
+    now: float,
+    token: Mapping[str, Any] | None = None,
+    warning_days: int = EXPIRY_WARNING_DAYS,
 ) -> tuple[dict[str, Any], bool]:
     """The document ``needledrop status --json`` prints, and whether the display is healthy.
 
@@ -218,11 +266,11 @@ def read_status(
         if tok.get("access_token_expires_at") is None and token.get("expires_at") is not None:
             tok["access_token_expires_at"] = iso(float(token["expires_at"]))
         if tok.get("authorized_at") is None and token.get("authorized_at") is not None:
-            authorized = float(token["authorized_at"])
-            tok["authorized_at"] = iso(authorized)
-            deadline = authorized + REFRESH_TOKEN_LIFETIME_S
-            tok["refresh_token_expires_about"] = iso(deadline)
-            tok["expiry_warning"] = deadline - now < EXPIRY_WARNING_S
+            tok.update(token_expiry(float(token["authorized_at"]), now, warning_days))
+    tok_doc = doc.get("token")
+    if isinstance(tok_doc, dict) and parse_iso(tok_doc.get("authorized_at")) is not None:
+        # status.json may be hours old (or from an older app): judge the sign-in at ``now``
+        tok_doc.update(token_expiry(parse_iso(tok_doc["authorized_at"]), now, warning_days))
     showing_doc = doc.get("showing") or {}
     healthy = doc["running"] and not doc["reauth_needed"] and showing_doc.get("screen") != "message"
     doc["healthy"] = healthy

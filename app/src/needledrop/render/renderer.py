@@ -45,6 +45,7 @@ QUIET: Color = (90, 90, 90)  # ads
 AMBER: Color = (255, 170, 0)
 HINT: Color = (170, 170, 170)
 OFFLINE: Color = (230, 30, 30)
+EXPIRING: Color = (150, 60, 255)  # the sign-in dies soon: renew with playbooks/reauth.yml
 PAUSED_CLOCK: Color = (170, 170, 170)  # the clock above the amber "Spotify paused until" mark
 
 PAUSED_FONTS = ("6x10", "5x8", "4x6")  # the "Spotify paused until" mark: largest that fits
@@ -115,6 +116,7 @@ class Scene:
     paint_static: Callable[[Image.Image], None]
     regions: tuple[Region, ...]
     mark: Color | None  # a small square in the top-right corner: offline (red), rate-limited
+    # (amber), sign-in expiring soon (violet)
     dim: int  # percent, 100 = full brightness
     epochs: dict[tuple[str, str], float] = field(default_factory=dict, compare=False)
 
@@ -318,6 +320,8 @@ class Renderer:
                 static, paint, regions = self._playing_scene(pb, item, now, epochs)
                 if until is not None:  # the item may still be playing; Spotify can't tell us
                     mark = AMBER
+        if mark is None and state.token_expiring and not state.reauth_needed:
+            mark = EXPIRING  # least urgent of the corner marks: offline and 429 win
         return Scene(static, paint, tuple(regions), mark, dim, epochs)
 
     def _idle(self, state: DisplayState, pb: Playback, now: float) -> bool:

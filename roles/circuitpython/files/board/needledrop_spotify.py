@@ -149,6 +149,12 @@ class TokenStore:
             return raw.decode("ascii")
         return None
 
+    def clear_legacy(self):
+        """Wipe CircuitSpotify's refresh token slot (its token was refused)."""
+        start, end = LEGACY_REFRESH_SLOT
+        if len(self.nvm) >= end:
+            self.nvm[start:end] = b"\xff" * (end - start)
+
 
 class Poll:
     """What to show after one poll, and when to poll again."""
@@ -185,6 +191,7 @@ class SpotifyClient:
                     "code_mark": self._code_mark(),
                     "access": "",
                     "refresh": legacy,
+                    "legacy": True,
                 }
                 self.log("needledrop: using the refresh token CircuitSpotify stored")
 
@@ -277,6 +284,16 @@ class SpotifyClient:
             )
             return None
         if data.get("error") in ("invalid_grant", "invalid_client"):
+            if self._record.get("legacy") and self._setting(SETTING_CODE):
+                # Re-authorized since CircuitSpotify ran: its revoked token must not shadow the
+                # new CODE, nor come back at the next start.
+                self.store.clear_legacy()
+                self._record = None
+                self.log(
+                    "needledrop: the refresh token CircuitSpotify stored was refused; "
+                    "trading CIRCUITSPOTIFY_CODE instead"
+                )
+                return self._exchange_code()
             return self._need_reauth(
                 "Spotify refused the refresh token ({}).".format(data.get("error"))
             )
