@@ -102,6 +102,10 @@ class RunStatus:
     stopped_at: float | None = None  # set when the service shuts down cleanly
     frames_shown: int = 0  # frames the backend was given since the start
     last_frame_at: float | None = None
+    spotify_calls_last_hour: int = 0  # Web API calls this display made (the quota is shared)
+    sharing: dict[str, Any] = field(  # share.py: primary, follower or solo, and of whom
+        default_factory=lambda: {"role": "solo", "following": None}
+    )
 
     def to_json(self, state: DisplayState, idle_after_s: float, now: float) -> dict[str, Any]:
         deadline = (
@@ -136,6 +140,8 @@ class RunStatus:
             "last_error": self.last_error,
             "last_error_at": iso(self.last_error_at),
             "next_poll_at": iso(self.next_poll_at),
+            "spotify_calls_last_hour": self.spotify_calls_last_hour,
+            "sharing": dict(self.sharing),
             "token": {
                 "access_token_expires_at": iso(self.token_expires_at),
                 "authorized_at": iso(self.authorized_at),
