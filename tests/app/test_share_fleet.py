@@ -160,7 +160,7 @@ def test_followers_show_each_change_fail_over_and_follow_again(fleet, fake: Fake
     wait_for(lambda: all(d.title() == "First" for d in everyone), 30, "all show the first track")
     for n, title in enumerate(("Second", "Third", "Fourth")):
         fake.player = fake_track(title=title, track_id=str(n + 2) * 22)
-        wait_for(lambda: all(d.title() == title for d in everyone), 10, f"all show {title}")
+        wait_for(lambda t=title: all(d.title() == t for d in everyone), 10, f"all show {title}")
     for f in followers:
         st = f.status()
         assert st["sharing"]["role"] == "follower" and st["sharing"]["mode"] == "following"
