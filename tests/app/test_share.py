@@ -433,3 +433,63 @@ def test_a_follower_config_reads_its_primary():
     )
     assert cfg.share.primary_url == "http://10.0.0.2:8765" and cfg.share.failover_s == 5.0
     assert cfg.share.role == "follower" and "x" * 32 not in repr(cfg)
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+def test_status_says_the_role_whom_it_follows_and_the_spotify_calls_of_the_last_hour(
+    tmp_path: Path, primary: ShareServer, clock: Clock
+):
+    from needledrop.cli import sharing_line
+    from needledrop.config import Config, PathsConfig
+    from needledrop.render import Renderer
+    from needledrop.runner import Runner
+    from needledrop.status import read_status
+
+    cfg = Config(
+        paths=PathsConfig(
+            token_cache=tmp_path / "t.json", state_dir=tmp_path / "s", cache_dir=tmp_path / "c"
+        )
+    )
+    (tmp_path / "s").mkdir()
+    primary.hub.publish(None, Offline("Cannot reach Spotify."), clock.t)
+    calls = CallLog()
+
+    def spotify(now: float) -> Playback | None:
+        calls.record(now)
+        return Playback(ITEM, True, 0, now)
+
+    follower = make_follower(url(primary), clock, spotify, failover=5)
+    follower.calls = calls
+
+    class Shown:
+        def show(self, image: object) -> None: ...
+
+        def close(self) -> None: ...
+
+    runner = Runner(
+        cfg,
+        follower,
+        Renderer(64, 32, cfg, cfg.paths.art_cache_dir),
+        Shown(),  # type: ignore[arg-type]
+        now=clock.t,
+        calls=calls,
+        pace=follower.pace,
+        sharing=follower.sharing,
+    )
+    runner.step(clock.t)
+    doc, _ = read_status(cfg.paths.status_file, cfg.paths.reauth_file, clock.t)
+    assert doc["sharing"]["role"] == "follower" and doc["sharing"]["following"] == url(primary)
+    assert doc["spotify_calls_last_hour"] == 0
+    clock.t += 6  # the primary still fails at Spotify: this display asks Spotify itself
+    runner.step(clock.t)
+    doc, _ = read_status(cfg.paths.status_file, cfg.paths.reauth_file, clock.t)
+    assert doc["sharing"]["polling_spotify"] and doc["spotify_calls_last_hour"] == 1
+    assert sharing_line(doc) == (
+        f"follower of {url(primary)} (polling Spotify itself); 1 Spotify calls in the last hour"
+    )
+    clock.t += 3601
+    runner.write_status(clock.t, force=True)
+    doc, _ = read_status(cfg.paths.status_file, cfg.paths.reauth_file, clock.t)
+    assert doc["spotify_calls_last_hour"] == 0
