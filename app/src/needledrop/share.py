@@ -23,6 +23,7 @@ estimates the offset from the round trip (NTP's midpoint) and turns the primary'
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import hmac
 import http.client
@@ -282,6 +283,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, body: bytes = b"") -> None:
         self.send_response_only(status)
+        # The primary's clock (a board without one sets its own from it; not a detail of why)
+        self.send_header("Date", email.utils.formatdate(self.share.clock(), usegmt=True))
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
