@@ -493,3 +493,23 @@ def test_status_says_the_role_whom_it_follows_and_the_spotify_calls_of_the_last_
     runner.write_status(clock.t, force=True)
     doc, _ = read_status(cfg.paths.status_file, cfg.paths.reauth_file, clock.t)
     assert doc["spotify_calls_last_hour"] == 0
+
+
+def test_a_hung_primary_whose_observation_is_not_renewed_is_failed_over(
+    primary: ShareServer, clock: Clock
+):
+    """The primary's server answers but its poll loop hangs: once it is ``failover_s`` past
+    the poll it announced, its observation is stale and the follower asks Spotify."""
+    calls: list[float] = []
+    primary.hub.publish(Playback(ITEM, True, 0, clock.t), None, clock.t, next_poll_at=clock.t + 10)
+    follower = make_follower(url(primary), clock, lambda now: calls.append(now) or None)
+    start = clock.t
+    assert follower.poll(start) is not None  # fresh
+    clock.t = start + 39  # 29 s past the announced poll: still trusted
+    assert follower.poll(clock.t) is not None and follower.following
+    clock.t = start + 45  # stale, but the follower last saw it healthy only 6 s ago
+    with pytest.raises(Offline, match="stopped polling"):
+        follower.poll(clock.t)
+    clock.t = start + 70
+    follower.poll(clock.t)
+    assert calls == [start + 70] and not follower.following

@@ -279,7 +279,7 @@ class Runner:
             else:
                 self.state = self.state.with_(offline=True, **cleared)
         if self.hub is not None:
-            self.hub.publish(result.playback, err, result.asked_at)
+            self.hub.publish(result.playback, err, result.asked_at, self.plan.next_at)
         if self.pace is not None:
             next_at = self.pace(self.plan.next_at, result.asked_at, err is None)
             self.plan = replace(self.plan, next_at=next_at)

@@ -211,9 +211,18 @@ class ShareHub:
         self.ok = False  # the primary's last poll succeeded (or was rate-limited: shared quota)
         self.error: str | None = "no observation yet"
         self.updated_at: float | None = None  # when the primary last asked Spotify
+        self.next_poll_at: float | None = None  # when it means to ask next (stale after that)
 
-    def publish(self, playback: Playback | None, error: SourceError | None, now: float) -> None:
-        """Fold one poll of the primary in; wake followers when something they show changed."""
+    def publish(
+        self,
+        playback: Playback | None,
+        error: SourceError | None,
+        now: float,
+        next_poll_at: float | None = None,
+    ) -> None:
+        """Fold one poll of the primary in; wake followers when something they show changed.
+        ``next_poll_at``: when the primary asks next; an observation not renewed by then (and
+        a follower's ``failover_s`` more) is stale: the primary hangs."""
         with self._cond:
             changed = False
             if error is None:
@@ -227,7 +236,7 @@ class ShareHub:
                 ok = isinstance(error, RateLimited)  # the quota is the fleet's: nobody may ask
                 changed = ok != self.ok or str(error) != self.error
                 self.ok, self.error = ok, str(error)
-            self.updated_at = now
+            self.updated_at, self.next_poll_at = now, next_poll_at
             if changed:
                 self.version += 1
                 self._cond.notify_all()
@@ -242,6 +251,7 @@ class ShareHub:
                 "ok": self.ok,
                 "error": self.error,
                 "updated_at": self.updated_at,
+                "next_poll_at": self.next_poll_at,
                 "playback": playback_doc(self.playback),
             }
 
@@ -598,6 +608,10 @@ class FollowSource:
                 f"The primary display {self.client.url} sent an answer needledrop cannot read."
             ) from None
         healthy = bool(doc["ok"])
+        due = doc.get("next_poll_at")
+        if isinstance(due, int | float) and not isinstance(due, bool):
+            # the primary has not renewed what it saw when it said it would: it hangs
+            healthy = healthy and float(doc["server_time"]) <= due + self.failover_s
         self.state.since = int(doc["version"])
         return answer, pb, healthy
 
@@ -619,9 +633,8 @@ class FollowSource:
                     return pb
                 if now - st.healthy_at <= self.failover_s:
                     why = answer.doc.get("error")
-                    raise Offline(
-                        f"The primary display fails: {why if isinstance(why, str) else '?'}"
-                    )
+                    why = why if isinstance(why, str) else "it stopped polling Spotify"
+                    raise Offline(f"The primary display fails: {why}")
                 self._switch("fallback", now, f"the primary display {self.client.url} fails")
             st.next_probe_at = now + self.recheck_s
         elif now >= st.next_probe_at:
