@@ -206,7 +206,8 @@ class ShareHub:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self.version = 0
+        # A random start: a restarted primary never repeats the version a follower holds.
+        self.version = secrets.randbelow(2**31)
         self.playback: Playback | None = None
         self.ok = False  # the primary's last poll succeeded (or was rate-limited: shared quota)
         self.error: str | None = "no observation yet"
