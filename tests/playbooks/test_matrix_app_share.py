@@ -164,3 +164,12 @@ def test_a_host_may_choose_its_primary(tmp_path: Path):
     got = configs(run(tmp_path, hosts))
     assert got["hall"][0] == "primary" and got["kitchen"][0] == "follower"
     assert got["kitchen"][1]["share"]["primary_url"] == "http://192.168.1.7:9000"
+
+
+@pytest.mark.parametrize("role", ["matrix_app", "circuitpython"])
+def test_the_sharing_variables_descriptions_hold_no_template(role: str):
+    """validate_argument_spec templates the specs: "{{ ... }}" in a description breaks the role."""
+    specs = yaml.safe_load((TOP / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    for name, option in specs["argument_specs"]["main"]["options"].items():
+        if "share" in name or "follow" in name:
+            assert "{{" not in json.dumps(option.get("description")), name
