@@ -125,6 +125,7 @@ controllers: deps image $(VENV_NEWEST)/.installed
 
 bench: venv image
 	python benchmarks/polling.py
+	python benchmarks/sharing.py
 	python benchmarks/render.py
 	python benchmarks/fleet_build.py
 

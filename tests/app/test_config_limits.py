@@ -49,6 +49,12 @@ LIMITS: dict[str, tuple[float, float, int]] = {
     "polling.backoff_min_s": (0.1, 3600, 1),
     "polling.backoff_max_s": (1, 86400, 1),
     "polling.token_check_s": (1, 3600, 1),
+    "share.port": (0, 65535, 1),
+    "share.long_poll_s": (1, 60, 1),
+    "share.failover_s": (1, 3600, 1),
+    "share.recheck_s": (1, 3600, 1),
+    "share.max_skew_s": (5, 3600, 1),
+    "share.rate_per_s": (0.1, 1000, 1),
 }
 
 BOUNDED = [s for s in SETTINGS if s.bounded]
@@ -58,6 +64,7 @@ SECTIONS = {
     "layout": config_mod.LayoutConfig,
     "night": config_mod.NightConfig,
     "polling": config_mod.PollingConfig,
+    "share": config_mod.ShareConfig,
     "": Config,
 }
 
@@ -131,7 +138,11 @@ def test_int_settings_refuse_other_types_and_huge_numbers(st: Setting, value: An
 @pytest.mark.parametrize("st", [s for s in SETTINGS if s.choices], ids=lambda s: s.key)
 def test_choice_settings_take_each_choice_and_refuse_others(st: Setting):
     for choice in st.choices:
-        assert _read_back(parse_config(_doc(st, choice), {}), st) == choice
+        doc, env = _doc(st, choice), {}
+        if st.key == "source" and choice == "follow":  # a follower names its primary and key
+            doc["share"] = {"primary_url": "http://192.0.2.1:8765"}
+            env = {"NEEDLEDROP_SHARE_KEY": "k" * 32}
+        assert _read_back(parse_config(doc, env), st) == choice
     with pytest.raises(ConfigError) as err:
         parse_config(_doc(st, "not-a-choice"), {})
     assert err.value.key == st.key and repr(st.choices[-1]) in str(err.value)
@@ -147,7 +158,8 @@ def test_defaults_of_the_records_are_the_defined_defaults(st: Setting):
 
 
 def test_every_scalar_field_of_the_records_is_defined_once():
-    special = {"png_dir", "emulator_host", "start", "end"}  # paths, host, times: own checks
+    # paths, hosts, times, URLs, the key from the environment: own checks
+    special = {"png_dir", "emulator_host", "start", "end", "bind", "primary_url", "key"}
     defined = {(s.section, s.name) for s in SETTINGS}
     assert len(defined) == len(SETTINGS)
     for section, record in SECTIONS.items():

@@ -19,7 +19,11 @@ ROLE_BOARD = Path(__file__).resolve().parents[2] / "roles" / "circuitpython" / "
 # make mutation sets this: the playbook writes the drive once (in the baseline run) instead of
 # once per mutant; each run then copies the role's board files over it, as the playbook would.
 DRIVE_CACHE_ENV = "NEEDLEDROP_TEST_BOARD_DRIVE"
-BOARD_FILES = {"code.py": "code.py", "needledrop_spotify.py": "lib/needledrop_spotify.py"}
+BOARD_FILES = {
+    "code.py": "code.py",
+    "needledrop_spotify.py": "lib/needledrop_spotify.py",
+    "needledrop_follow.py": "lib/needledrop_follow.py",
+}
 
 
 @pytest.fixture(scope="module")

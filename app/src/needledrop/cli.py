@@ -19,13 +19,18 @@ import sys
 import threading
 import time
 import webbrowser
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from needledrop import __version__
 from needledrop.config import CONFIG_ENV, Config, ConfigError, load_config
 from needledrop.snapshot import SnapshotError, add_render_arguments, run_render
+
+if TYPE_CHECKING:
+    from needledrop.share import ShareServer
+    from needledrop.spotify import SpotifySource
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
 
@@ -75,7 +80,7 @@ def cmd_run(cfg: Config, duration: float | None) -> int:
     from needledrop.render import Renderer
     from needledrop.runner import Runner, Source, remove_stale_temporaries_at_start
 
-    if cfg.source == "spotify":
+    if cfg.source in ("spotify", "follow"):
         cfg.spotify.require_credentials()
     # The rgbmatrix backend drops root privileges when it starts; open it before any file
     # so that everything after (token, state, art cache) is opened as the service user.
@@ -86,6 +91,9 @@ def cmd_run(cfg: Config, duration: float | None) -> int:
     source: Source
     source_close = None
     renderer: Renderer | None = None
+    sharing: dict[str, Any] = {}
+    server = None
+    interrupt: Callable[[], None] | None = None
     try:
         remove_stale_temporaries_at_start(cfg)
         if cfg.source == "demo":
@@ -100,13 +108,34 @@ def cmd_run(cfg: Config, duration: float | None) -> int:
                 cfg.spotify, cfg.paths.token_cache, timeout=cfg.polling.request_timeout_s
             )
             source, token_info, source_close = spotify, spotify.token_info, spotify.close
+            sharing = {"calls": spotify.calls}
+            if cfg.source == "follow":
+                sharing |= follow_wiring(cfg, spotify)
+                source = sharing["source"]
+                interrupt = sharing["source"].interrupt
+            elif cfg.share.serve:
+                server = serve(cfg)
+                sharing |= {"hub": server.hub, "sharing": primary_status(server)}
         width, height = cfg.size
         renderer = Renderer(width, height, cfg, cfg.paths.art_cache_dir)
-        runner = Runner(cfg, source, renderer, backend, now=time.time(), token_info=token_info)
+        runner = Runner(
+            cfg,
+            source,
+            renderer,
+            backend,
+            now=time.time(),
+            token_info=token_info,
+            calls=sharing.get("calls"),
+            hub=sharing.get("hub"),
+            pace=sharing.get("pace"),
+            sharing=sharing.get("sharing"),
+        )
         stop = threading.Event()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             stop.set()
+            if interrupt is not None:
+                interrupt()  # a long poll to the primary in flight
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
@@ -124,9 +153,67 @@ def cmd_run(cfg: Config, duration: float | None) -> int:
         if renderer is not None:
             renderer.close()  # stops the art fetcher without waiting out a download
         backend.close()
+        if server is not None:
+            server.close()
         if source_close is not None:
             source_close()
     return EXIT_OK
+
+
+def serve(cfg: Config) -> ShareServer:
+    """The primary's endpoint for its followers (share.py)."""
+    from needledrop.share import ShareHub, ShareServer
+
+    share = cfg.share
+    try:
+        server = ShareServer(
+            ShareHub(),
+            share.require_key(),
+            share.bind,
+            share.port,
+            long_poll_s=share.long_poll_s,
+            max_skew_s=share.max_skew_s,
+            rate_per_s=share.rate_per_s,
+        )
+    except OSError as e:
+        raise UserError(
+            f"Cannot serve followers on {share.bind}:{share.port} ({e.strerror or e}); "
+            "check share.bind (an address of this host) and share.port."
+        ) from None
+    return server.start()
+
+
+def primary_status(server: ShareServer) -> Callable[[float], dict[str, Any]]:
+    def status(now: float) -> dict[str, Any]:
+        host, port = server.address
+        return {
+            "role": "primary",
+            "following": None,
+            "serving": f"{host}:{port}",
+            "followers": server.followers(now),
+        }
+
+    return status
+
+
+def follow_wiring(cfg: Config, spotify: SpotifySource) -> dict[str, Any]:
+    """A follower's source (its own Spotify source as the fallback) and its hooks."""
+    from needledrop.share import FollowSource, PrimaryClient
+
+    share = cfg.share
+    client = PrimaryClient(
+        share.primary_url, share.require_key(), timeout=cfg.polling.request_timeout_s
+    )
+    follow = FollowSource(
+        client,
+        spotify.poll,
+        now=time.time(),
+        long_poll_s=share.long_poll_s,
+        failover_s=share.failover_s,
+        recheck_s=share.recheck_s,
+        calls=spotify.calls,
+    )
+    return {"source": follow, "pace": follow.pace, "sharing": follow.sharing}
 
 
 def cmd_auth(cfg: Config, paste: bool, no_browser: bool, out: Path | None, timeout: float) -> int:
@@ -175,6 +262,7 @@ def cmd_status(cfg: Config, as_json: bool) -> int:
         running = "running" if doc.get("running") else "NOT running"
         print(f"{'healthy' if healthy else 'NOT healthy'} ({running}); showing {what}")
         print(f"last successful poll: {doc.get('last_poll_ok_at')}")
+        print(sharing_line(doc))
         limited = rate_limit_line(doc, time.time())
         if limited:
             print(limited)
@@ -192,6 +280,23 @@ def cmd_status(cfg: Config, as_json: bool) -> int:
         if doc.get("reauth_needed"):
             print(f"re-auth needed: run '{RENEW_COMMAND}' on the controller")
     return EXIT_OK if healthy else EXIT_ERROR
+
+
+def sharing_line(doc: dict[str, Any]) -> str:
+    """ "follower of http://kitchen:8765 (following); 0 Spotify calls in the last hour" """
+    raw = doc.get("sharing")
+    sh: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    role = sh.get("role", "solo")
+    if role == "primary":
+        who = (
+            f"primary, serving {sh.get('serving')} to {len(sh.get('followers') or [])} follower(s)"
+        )
+    elif role == "follower":
+        mode = "polling Spotify itself" if sh.get("polling_spotify") else "following"
+        who = f"follower of {sh.get('following')} ({mode})"
+    else:
+        who = "solo (polls Spotify alone)"
+    return f"{who}; {doc.get('spotify_calls_last_hour', 0)} Spotify calls in the last hour"
 
 
 # --- entry point ----------------------------------------------------------------------------

@@ -58,7 +58,9 @@ from needledrop.settings import CANVAS_MIN, PARALLEL_MAX, SETTINGS, Setting, sho
 CONFIG_ENV = "NEEDLEDROP_CONFIG"
 
 Backend = Literal["rgbmatrix", "emulator", "png"]
-Source = Literal["spotify", "demo"]
+Source = Literal["spotify", "demo", "follow"]
+SHARE_KEY_ENV = "NEEDLEDROP_SHARE_KEY"
+SHARE_KEY_MIN = 16  # characters of the per-account key
 
 DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
 DEFAULT_API_URL = "https://api.spotify.com/v1/"
@@ -239,6 +241,32 @@ class SpotifyConfig:
 
 
 @dataclass(frozen=True)
+class ShareConfig:
+    """One Spotify poll per account (share.py): the primary serves, followers follow."""
+
+    serve: bool = False  # this display is its account's primary
+    bind: str = "127.0.0.1"  # the LAN address the primary listens on
+    port: int = 8765
+    primary_url: str = ""  # source = "follow": the primary's http://HOST:PORT
+    long_poll_s: float = 20.0
+    failover_s: float = 30.0
+    recheck_s: float = 20.0
+    max_skew_s: float = 60.0
+    rate_per_s: float = 5.0
+    key: str | None = field(default=None, repr=False)  # $NEEDLEDROP_SHARE_KEY
+
+    @property
+    def role(self) -> str:
+        """primary, follower or solo (set by parse_config from the source)."""
+        return "primary" if self.serve else "follower" if self.primary_url else "solo"
+
+    def require_key(self) -> bytes:
+        if not self.key:
+            raise ConfigError(SHARE_KEY_ENV, "is not set in the environment (the account's key)")
+        return self.key.encode()
+
+
+@dataclass(frozen=True)
 class PathsConfig:
     token_cache: Path = Path("/var/lib/needledrop/spotify-token.json")
     state_dir: Path = Path("/var/lib/needledrop")
@@ -266,6 +294,7 @@ class Config:
     night: NightConfig = field(default_factory=NightConfig)
     polling: PollingConfig = field(default_factory=PollingConfig)
     spotify: SpotifyConfig = field(default_factory=SpotifyConfig)
+    share: ShareConfig = field(default_factory=ShareConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 
     @property
@@ -497,6 +526,36 @@ def _spotify(s: _Section, env: Mapping[str, str]) -> SpotifyConfig:
     return c
 
 
+def _share(s: _Section, source: str, env: Mapping[str, str]) -> ShareConfig:
+    d = ShareConfig()
+    bind = s.string("bind", d.bind)
+    if not bind or any(c.isspace() or c in "/[]" for c in bind):
+        raise ConfigError(
+            s.key("bind"), f"must be an address such as 192.168.1.20, not {shown(bind)}"
+        )
+    url = s.string("primary_url", d.primary_url)
+    if url:
+        url = _url(s, "primary_url", d.primary_url).rstrip("/")
+    key = env.get(SHARE_KEY_ENV) or None
+    c = ShareConfig(bind=bind, primary_url=url, key=key, **s.settings())
+    s.done()
+    if source == "follow" and not c.primary_url:
+        raise ConfigError(
+            s.key("primary_url"), 'must name the primary (http://HOST:PORT) when source = "follow"'
+        )
+    if source != "follow" and c.primary_url:
+        raise ConfigError(s.key("primary_url"), 'is only read with source = "follow"; remove it')
+    if c.serve and source != "spotify":
+        raise ConfigError(s.key("serve"), 'needs source = "spotify" (the primary polls Spotify)')
+    if (c.serve or source == "follow") and (key is None or len(key) < SHARE_KEY_MIN):
+        raise ConfigError(
+            SHARE_KEY_ENV,
+            f"must hold the account's share key (at least {SHARE_KEY_MIN} characters) when "
+            "sharing; put it in the environment file",
+        )
+    return c
+
+
 def _paths(s: _Section) -> PathsConfig:
     d = PathsConfig()
     c = PathsConfig(
@@ -514,14 +573,16 @@ _SOURCE = next(st for st in SETTINGS if st.key == "source")
 def parse_config(data: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     """Validate a parsed TOML document. Raises ConfigError naming the first bad key."""
     root = _Section("", dict(data))
+    source = root.setting(_SOURCE)
     cfg = Config(
-        source=root.setting(_SOURCE),
+        source=source,
         matrix=_matrix(root.section("matrix")),
         display=_display(root.section("display")),
         layout=_layout(root.section("layout")),
         night=_night(root.section("night")),
         polling=_polling(root.section("polling")),
         spotify=_spotify(root.section("spotify"), env),
+        share=_share(root.section("share"), source, env),
         paths=_paths(root.section("paths")),
     )
     root.done()

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,7 +26,9 @@ from PIL import Image
 from needledrop.config import Config
 from needledrop.files import remove_stale_temporaries, write_json_atomic
 from needledrop.schedule import Failure, PollPlan, after_failure, after_success, item_key
+from needledrop.share import ShareHub
 from needledrop.spotify import (
+    CallLog,
     CredentialsRejected,
     Offline,
     RateLimited,
@@ -149,12 +151,21 @@ class Runner:
         now: float,
         token_info: Callable[[], TokenInfo | None] | None = None,
         rng: random.Random | None = None,
+        calls: CallLog | None = None,
+        hub: ShareHub | None = None,
+        pace: Callable[[float, float, bool], float] | None = None,
+        sharing: Callable[[float], dict[str, Any]] | None = None,
     ) -> None:
+        """``calls``: the source's Spotify calls (status counts the last hour's). Sharing
+        (share.py): a primary gives the ``hub`` its followers read; a follower's source gives
+        ``pace`` (when to poll next, from the planned time, the poll's start and success) and
+        ``sharing`` (what status says about it)."""
         self.cfg = cfg
         self.source = source
         self.renderer = renderer
         self.backend = backend
         self.token_info = token_info
+        self.calls, self.hub, self.pace, self.sharing = calls, hub, pace, sharing
         self.rng = rng if rng is not None else random.Random()
         self.state = DisplayState()
         self.plan = PollPlan(next_at=now)
@@ -272,6 +283,11 @@ class Runner:
                 )
             else:
                 self.state = self.state.with_(offline=True, **cleared)
+        if self.hub is not None:
+            self.hub.publish(result.playback, err, result.asked_at, self.plan.next_at)
+        if self.pace is not None:
+            next_at = self.pace(self.plan.next_at, result.asked_at, err is None)
+            self.plan = replace(self.plan, next_at=next_at)
         st.next_poll_at = self.plan.next_at
         self.write_status(now)
 
@@ -335,7 +351,12 @@ class Runner:
         """Write status.json when what it reports changed, or on the heartbeat."""
         st = self.status
         pb = self.state.playback
+        if self.calls is not None:
+            st.spotify_calls_last_hour = self.calls.count(now)
+        if self.sharing is not None:
+            st.sharing = self.sharing(now)
         key = (
+            st.sharing.get("mode"),
             item_key(pb),
             pb is not None and pb.is_playing,
             self.state.offline,

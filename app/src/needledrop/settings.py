@@ -353,7 +353,12 @@ MATRIX: tuple[Setting, ...] = (
 
 OTHER: tuple[Setting, ...] = (
     Setting(
-        "", "source", "str", "spotify", "Where playback comes from.", choices=("spotify", "demo")
+        "",
+        "source",
+        "str",
+        "spotify",
+        "Where playback comes from; follow: another display's (docs/sharing.md).",
+        choices=("spotify", "demo", "follow"),
     ),
     Setting(
         "display",
@@ -438,7 +443,61 @@ OTHER: tuple[Setting, ...] = (
     ),
 )
 
-SETTINGS: tuple[Setting, ...] = MATRIX + OTHER
+# --- [share]: one Spotify poll per account (share.py, docs/sharing.md) -------------------------
+
+SHARE: tuple[Setting, ...] = (
+    Setting("share", "serve", "bool", False, "Serve this display's observations to followers."),
+    Setting(
+        "share", "port", "int", 8765, "Port the primary serves on (0: any free port).", 0, 65535
+    ),
+    Setting(
+        "share",
+        "long_poll_s",
+        "float",
+        20.0,
+        "Longest a follower's request waits for a change.",
+        1,
+        60,
+    ),
+    Setting(
+        "share",
+        "failover_s",
+        "float",
+        30.0,
+        "A follower polls Spotify itself when its primary is unreachable this long.",
+        1,
+        3600,
+    ),
+    Setting(
+        "share",
+        "recheck_s",
+        "float",
+        20.0,
+        "While failed over, how often a follower asks its primary again.",
+        1,
+        3600,
+    ),
+    Setting(
+        "share",
+        "max_skew_s",
+        "float",
+        60.0,
+        "Largest clock difference a signed request may show.",
+        5,
+        3600,
+    ),
+    Setting(
+        "share",
+        "rate_per_s",
+        "float",
+        5.0,
+        "Requests per second one address may make to the primary.",
+        0.1,
+        1000,
+    ),
+)
+
+SETTINGS: tuple[Setting, ...] = MATRIX + OTHER + SHARE
 
 
 def section(name: str) -> dict[str, Setting]:

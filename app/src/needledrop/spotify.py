@@ -31,6 +31,7 @@ import os
 import re
 import stat
 import unicodedata
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,24 @@ class TokenUnavailable(SourceError):
 
 class CredentialsRejected(SourceError):
     """The token endpoint rejected the client id/secret (``invalid_client``)."""
+
+
+class CallLog:
+    """Times of calls, to say how many fell in the last hour (status: spotify_calls_last_hour)."""
+
+    def __init__(self, window_s: float = 3600.0) -> None:
+        self.window_s = window_s
+        self._times: deque[float] = deque()
+        self.total = 0
+
+    def record(self, now: float) -> None:
+        self._times.append(now)
+        self.total += 1
+
+    def count(self, now: float) -> int:
+        while self._times and self._times[0] <= now - self.window_s:
+            self._times.popleft()
+        return len(self._times)
 
 
 # --- the token cache ----------------------------------------------------------------------------
@@ -443,6 +462,7 @@ class SpotifySource:
         self.client.prefix = cfg.api_url
         self.token_file: TokenFile = self.oauth.cache_handler
         self._dead_token: str | None = None  # fingerprint of a cache whose refresh token died
+        self.calls = CallLog()  # Web API calls made (what the developer account's quota counts)
 
     def close(self) -> None:
         self.client._session.close()
@@ -476,6 +496,7 @@ class SpotifySource:
         return parse_playback(data, now, self.cfg.devices)
 
     def _current_playback(self, now: float, allow_refresh: bool) -> Any:
+        self.calls.record(now)
         try:
             return self.client.current_playback(additional_types="episode")
         except spotipy.SpotifyException as e:

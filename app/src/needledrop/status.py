@@ -153,6 +153,10 @@ class RunStatus:
     frames_shown: int = 0  # frames the backend was given since the start
     last_frame_at: float | None = None
     warning_days: int = EXPIRY_WARNING_DAYS  # [layout] token_warning_days
+    spotify_calls_last_hour: int = 0  # Web API calls this display made (the quota is shared)
+    sharing: dict[str, Any] = field(  # share.py: primary, follower or solo, and of whom
+        default_factory=lambda: {"role": "solo", "following": None}
+    )
 
     def to_json(self, state: DisplayState, idle_after_s: float, now: float) -> dict[str, Any]:
         return {
@@ -182,6 +186,8 @@ class RunStatus:
             "last_error": self.last_error,
             "last_error_at": iso(self.last_error_at),
             "next_poll_at": iso(self.next_poll_at),
+            "spotify_calls_last_hour": self.spotify_calls_last_hour,
+            "sharing": dict(self.sharing),
             "token": {
                 "access_token_expires_at": iso(self.token_expires_at),
                 **token_expiry(self.authorized_at, now, self.warning_days),

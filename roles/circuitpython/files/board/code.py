@@ -17,6 +17,11 @@ from adafruit_display_text import label
 from adafruit_display_text.bitmap_label import Label as ScrollingLabel
 from needledrop_spotify import IDLE, PAUSED, PLAYING, SpotifyClient, TokenStore
 
+try:
+    from needledrop_follow import FollowClient
+except ImportError:  # a drive written before boards could follow a display
+    FollowClient = None
+
 
 def setting(key, default):
     value = os.getenv(key)
@@ -149,7 +154,13 @@ def main():
     screen = Screen(make_display())
     pool = socketpool.SocketPool(wifi.radio)
     session = adafruit_requests.Session(pool, ssl.create_default_context())
-    client = SpotifyClient(session, TokenStore(microcontroller.nvm), os.getenv, print, POLL_SECONDS)
+    if os.getenv("NEEDLEDROP_FOLLOW_URL") and FollowClient is not None:
+        # Follow a needledrop display (the account's primary): no Spotify sign-in, no Spotify call.
+        client = FollowClient(session, os.getenv, print, POLL_SECONDS)
+    else:
+        client = SpotifyClient(
+            session, TokenStore(microcontroller.nvm), os.getenv, print, POLL_SECONDS
+        )
     next_poll = 0
     while True:
         now = time.monotonic()
