@@ -22,9 +22,9 @@ THROTTLE_BITS = {
 
 COLUMNS = [
     ("host", "HOST"),
-    ("release", "RELEASE"),
+    ("release_text", "RELEASE"),
     ("rgbmatrix", "RGBMATRIX"),
-    ("backend", "BACKEND"),
+    ("backend_text", "BACKEND"),
     ("shows", "SHOWS"),
     ("last_poll", "LAST GOOD POLL"),
     ("last_error_text", "LAST ERROR"),
@@ -139,6 +139,8 @@ def fleet_row(probe: Any, host: str, account: str | None, now: str) -> dict[str,
         "reboot_required": probe.get("reboot_required"),
     }
     # The table's words for the same record.
+    row["release_text"] = row["release"] or "-"
+    row["backend_text"] = row["backend"] or "-"
     row["rgbmatrix"] = (row["rgbmatrix_commit"] or "-")[:12]
     row["shows"] = (
         "UNREACHABLE"
@@ -174,7 +176,9 @@ def fleet_table(rows: list[dict[str, Any]]) -> list[str]:
         [_cell(r.get(key, "-")) for key, _ in COLUMNS] for r in rows
     ]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    return ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    ]
 
 
 class FilterModule:
