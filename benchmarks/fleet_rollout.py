@@ -8,9 +8,10 @@ batches behind the health gate), then a re-run that must change nothing. Then, o
 fleet, the no-change re-run again under each variant: forks, pipelining, fact caching with
 `gathering = smart`, `strategy: free`, no batches. One more run with profile_tasks says where the
 per-host time goes. Prints the table and the ratios; writes the figures as JSON and the plot
-(SVG) to --out.
+(PNG) to --plot.
 
-    .venv/bin/python benchmarks/fleet_rollout.py [--hosts 1,3,6,12] [--out .cache/bench-rollout]
+    .venv/bin/python benchmarks/fleet_rollout.py [--hosts 1,3,6,12] [--variants-on 6]
+        [--out .cache/bench-rollout] [--plot docs/img/rollout-wall-time.png]
 
 The stand-in bindings are compiled once in a warm-up run (one container) before the measured
 runs, so every full rollout installs the cached wheel (a fleet's usual case). A benchmark, not a
@@ -20,6 +21,7 @@ test: figures are printed, nothing is asserted but changed=0 on the re-runs.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -30,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fleet_build import pack_standin, podman  # noqa: E402
+from fleet_build import podman  # noqa: E402
 
 TOP = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -40,6 +42,22 @@ SUITE = "trixie"
 # figures are Ansible's per-host cost, not downloads from the Debian archive.
 IMAGE = f"localhost/needledrop-pios-rollout:{SUITE}-{ARCH}"
 TARGET = f"{ARCH}-py3.13"
+
+
+def pack_standin(work: Path) -> tuple[Path, str, str]:
+    """The stand-in packed byte for byte as tests/fixtures/pack-standin.yml packs it, so the
+    bindings wheel molecule/rollout compiled (.cache/rollout) is found in the cache."""
+    archive = work / "standin.tar.gz"
+    src = TOP / "tests/fixtures/rgbmatrix-standin"
+    subprocess.run(
+        f"tar -C '{src.parent}' --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner"
+        " --exclude=__pycache__ --exclude='*.egg-info' --exclude=build"
+        f" -c '{src.name}' | gzip -n > '{archive}'",
+        shell=True,
+        check=True,
+    )
+    data = archive.read_bytes()
+    return archive, hashlib.sha256(data).hexdigest(), hashlib.sha1(data).hexdigest()
 
 
 def start(names: list[str]) -> None:
@@ -79,11 +97,11 @@ def inventory(work: Path, names: list[str], archive: Path, sha256: str, commit: 
             "rgb_matrix_archive": str(archive),
             "rgb_matrix_archive_sha256": sha256,
             "rgb_matrix_commit": commit,
-            "rgb_matrix_controller_cache": str(work / "rgb_matrix-cache"),
+            "rgb_matrix_controller_cache": str(TOP / ".cache/rollout/rgb_matrix-cache"),
             "rgb_matrix_wheelhouse": str(TOP / ".cache/wheelhouse"),
             "matrix_app_backend": "png",
             "matrix_app_source": "demo",
-            "matrix_app_controller_cache": str(work / "matrix_app-cache"),
+            "matrix_app_controller_cache": str(TOP / ".cache/rollout/matrix_app-cache"),
             "matrix_app_releases_keep": 1,
         },
     }
@@ -121,54 +139,91 @@ def top_tasks(log: Path, n: int = 12) -> list[str]:
     return rows[:n]
 
 
-def svg_plot(points: dict[str, dict[int, float]], path: Path) -> None:
-    """Wall time vs hosts, one line per series, as a small hand-written SVG."""
-    w, h, left, bottom, top, right = 560, 340, 60, 40, 20, 150
-    hosts = sorted({n for s in points.values() for n in s})
-    ymax = max(v for s in points.values() for v in s.values()) * 1.1
-    xmax = max(hosts)
+def png_plot(points: dict[str, dict[int, float]], out: Path) -> None:
+    """Wall time (y) against the number of displays (x), one line per series, as a PNG."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    def x(n: float) -> float:
-        return left + (w - left - right) * (n / xmax)
+    w, h, left, right, top, bottom = 760, 460, 80, 30, 50, 60
+    img = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(img)
+    try:
+        font = ImageFont.load_default(size=15)
+        small = ImageFont.load_default(size=13)
+    except (TypeError, OSError):  # Pillow without FreeType
+        font = small = ImageFont.load_default()
+    hosts = sorted({n for series in points.values() for n in series})
+    x_max = max(hosts)
+    y_max = max(v for series in points.values() for v in series.values()) * 1.1
 
-    def y(v: float) -> float:
-        return h - bottom - (h - bottom - top) * (v / ymax)
-
-    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
-        'font-family="sans-serif" font-size="12">',
-        f'<rect width="{w}" height="{h}" fill="white"/>',
-        f'<line x1="{left}" y1="{y(0)}" x2="{x(xmax)}" y2="{y(0)}" stroke="black"/>',
-        f'<line x1="{left}" y1="{y(0)}" x2="{left}" y2="{top}" stroke="black"/>',
-        f'<text x="{(left + x(xmax)) / 2}" y="{h - 8}" text-anchor="middle">displays</text>',
-        f'<text x="14" y="{(top + y(0)) / 2}" transform="rotate(-90 14 {(top + y(0)) / 2})" '
-        'text-anchor="middle">wall time (s)</text>',
-    ]
-    for n in hosts:
-        out.append(f'<text x="{x(n)}" y="{y(0) + 16}" text-anchor="middle">{n}</text>')
-    step = 10 ** max(0, len(str(int(ymax))) - 1)
-    if ymax / step < 4:
-        step //= 2 or 1
-    v = 0
-    while v <= ymax:
-        out.append(f'<text x="{left - 6}" y="{y(v) + 4}" text-anchor="end">{v}</text>')
-        out.append(f'<line x1="{left}" y1="{y(v)}" x2="{x(xmax)}" y2="{y(v)}" stroke="#ddd"/>')
-        v += step
-    for i, (name, series) in enumerate(points.items()):
-        c = colors[i % len(colors)]
-        pts = " ".join(f"{x(n):.1f},{y(t):.1f}" for n, t in sorted(series.items()))
-        out.append(f'<polyline points="{pts}" fill="none" stroke="{c}" stroke-width="2"/>')
-        for n, t in sorted(series.items()):
-            out.append(f'<circle cx="{x(n):.1f}" cy="{y(t):.1f}" r="3" fill="{c}"/>')
-        ly = top + 16 * i + 10
-        out.append(
-            f'<line x1="{w - right + 10}" y1="{ly}" x2="{w - right + 30}" y2="{ly}" '
-            f'stroke="{c}" stroke-width="2"/>'
+    def xy(n: float, t: float) -> tuple[float, float]:
+        return (
+            left + n / x_max * (w - left - right),
+            h - bottom - t / y_max * (h - top - bottom),
         )
-        out.append(f'<text x="{w - right + 35}" y="{ly + 4}">{name}</text>')
-    out.append("</svg>")
-    path.write_text("\n".join(out) + "\n")
+
+    for n in hosts:
+        px, _ = xy(n, 0)
+        d.line([(px, top), (px, h - bottom)], fill=(230, 230, 230))
+        d.text((px, h - bottom + 6), str(n), fill="black", font=small, anchor="ma")
+    step = next(s for s in (5, 10, 20, 30, 60, 120, 300, 600) if y_max / s <= 10)
+    for t in range(0, int(y_max) + 1, step):
+        _, py = xy(0, t)
+        d.line([(left, py), (w - right, py)], fill=(230, 230, 230))
+        d.text((left - 8, py), str(t), fill="black", font=small, anchor="rm")
+    d.rectangle([left, top, w - right, h - bottom], outline="black")
+    d.text(((left + w - right) / 2, h - 28), "displays", fill="black", font=font, anchor="ma")
+    d.text((20, top - 32), "wall time of site.yml, s", fill="black", font=font)
+    colours = [(200, 60, 30), (40, 90, 200), (40, 150, 60)]
+    legend_y = top + 10
+    for i, (name, series) in enumerate(points.items()):
+        colour = colours[i % len(colours)]
+        line = [xy(n, t) for n, t in sorted(series.items())]
+        d.line(line, fill=colour, width=2)
+        for (px, py), t in zip(line, [t for _, t in sorted(series.items())], strict=True):
+            d.ellipse([px - 4, py - 4, px + 4, py + 4], fill=colour)
+            d.text((px + 6, py - 18), f"{t:.0f}", fill=colour, font=small)
+        d.line([(left + 20, legend_y + 8), (left + 50, legend_y + 8)], fill=colour, width=2)
+        d.text((left + 58, legend_y), name, fill="black", font=font)
+        legend_y += 22
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img.save(out)
+
+
+def variants(work: Path, inv: Path, n: int, results: dict) -> None:
+    """The no-change re-run on n hosts under each knob, then once with profile_tasks."""
+    runs = {
+        "forks 5": {"ANSIBLE_FORKS": "5"},
+        "forks 20": {"ANSIBLE_FORKS": "20"},
+        "gathering smart + fact cache": {"ANSIBLE_GATHERING": "smart"},
+        "strategy free": {"ANSIBLE_STRATEGY": "free"},
+        "no batches (serial 100%)": {},
+    }
+    for name, env in runs.items():
+        run_inv = inv
+        if name.startswith("no batches"):
+            doc = json.loads(inv.read_text())
+            doc["all"]["children"]["displays"]["vars"]["displays_serial"] = ["100%"]
+            run_inv = work / "hosts-serial-all.yml"
+            run_inv.write_text(json.dumps(doc))
+        if "ANSIBLE_GATHERING" in env:  # fill the cache first
+            playbook(run_inv, work / "variant-fill.log", env)
+        wall, changed = playbook(run_inv, work / f"variant-{len(results['variants'])}.log", env)
+        results["variants"][name] = round(wall, 1)
+        print(f"{n} hosts, no-change re-run, {name}: {wall:.1f} s", flush=True)
+    prof = work / "profile.log"
+    playbook(inv, prof, {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
+    results["profile"] = top_tasks(prof)
+
+
+def plot(results: dict, out: Path) -> None:
+    s = {int(k): v for k, v in results["sizes"].items()}
+    png_plot(
+        {
+            "full rollout": {k: v["full"] for k, v in s.items()},
+            "no-change re-run": {k: v["rerun"] for k, v in s.items()},
+        },
+        out,
+    )
 
 
 def main() -> int:
@@ -176,7 +231,15 @@ def main() -> int:
     parser.add_argument("--hosts", default="1,3,6,12", help="fleet sizes (default 1,3,6,12)")
     parser.add_argument("--out", default=str(TOP / ".cache/bench-rollout"))
     parser.add_argument("--keep", action="store_true", help="leave the containers running")
+    parser.add_argument(
+        "--variants-on", type=int, default=6, help="fleet size of the knob runs (default 6)"
+    )
+    parser.add_argument("--plot", default=str(TOP / "docs/img/rollout-wall-time.png"))
+    parser.add_argument("--plot-only", help="only draw the plot from a figures.json")
     args = parser.parse_args()
+    if args.plot_only:
+        plot(json.loads(Path(args.plot_only).read_text()), Path(args.plot))
+        return 0
     sizes = [int(n) for n in args.hosts.split(",")]
 
     os.environ.setdefault("CONTAINERS_CONF", str(TOP / "containers.conf"))
@@ -206,32 +269,9 @@ def main() -> int:
                 f"{n:3d} hosts: full rollout {full:6.1f} s, no-change re-run {again:6.1f} s",
                 flush=True,
             )
-        n = max(sizes)
-        inv = inventory(work, all_names[:n], archive, sha256, commit)
-        variants = {
-            "default (forks 10, batches, gathering implicit)": {},
-            "forks 5": {"ANSIBLE_FORKS": "5"},
-            "forks 20": {"ANSIBLE_FORKS": "20"},
-            "pipelining off (podman: not supported either way)": {"ANSIBLE_PIPELINING": "0"},
-            "gathering smart + fact cache": {"ANSIBLE_GATHERING": "smart"},
-            "strategy free": {"ANSIBLE_STRATEGY": "free"},
-            "no batches (one batch of 100%)": {"DISPLAYS_SERIAL_ALL": "1"},
-        }
-        for name, env in variants.items():
-            run_inv = inv
-            if env.pop("DISPLAYS_SERIAL_ALL", None):
-                doc = json.loads(inv.read_text())
-                doc["all"]["children"]["displays"]["vars"]["displays_serial"] = ["100%"]
-                run_inv = work / "hosts-serial-all.yml"
-                run_inv.write_text(json.dumps(doc))
-            if "ANSIBLE_GATHERING" in env:  # fill the cache first
-                playbook(run_inv, work / "variant-fill.log", env)
-            wall, changed = playbook(run_inv, work / f"variant-{len(results['variants'])}.log", env)
-            results["variants"][name] = round(wall, 1)
-            print(f"{n} hosts, no-change re-run, {name}: {wall:.1f} s", flush=True)
-        prof = work / "profile.log"
-        playbook(inv, prof, {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
-        results["profile"] = top_tasks(prof)
+            if n == args.variants_on:
+                variants(work, inv, n, results)
+            (work / "figures.json").write_text(json.dumps(results, indent=2))
     finally:
         if not args.keep:
             remove(all_names)
@@ -247,21 +287,15 @@ def main() -> int:
         per_full = (s[hi]["full"] - s[lo]["full"]) / (hi - lo)
         per_rerun = (s[hi]["rerun"] - s[lo]["rerun"]) / (hi - lo)
         print(f"cost per extra host: full {per_full:.1f} s, re-run {per_rerun:.1f} s")
-    print(f"\nvariants ({max(sizes)} hosts, no-change re-run):")
+    print(f"\nvariants ({args.variants_on} hosts, no-change re-run; default above):")
     for name, wall in results["variants"].items():
         print(f"  {wall:6.1f} s  {name}")
     print("\nslowest tasks (profile_tasks, no-change re-run):")
     for line in results["profile"]:
         print("  " + line)
     (work / "figures.json").write_text(json.dumps(results, indent=2))
-    svg_plot(
-        {
-            "full rollout": {k: v["full"] for k, v in s.items()},
-            "no-change re-run": {k: v["rerun"] for k, v in s.items()},
-        },
-        work / "rollout-wall-time.svg",
-    )
-    print(f"\nfigures: {work / 'figures.json'}; plot: {work / 'rollout-wall-time.svg'}")
+    plot(results, Path(args.plot))
+    print(f"\nfigures: {work / 'figures.json'}; plot: {args.plot}")
     return 0
 
 
