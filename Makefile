@@ -25,7 +25,7 @@ export ARCH
 export SUITE
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-APT_PACKAGES := podman runc debootstrap mtools dosfstools
+APT_PACKAGES := podman runc debootstrap mtools dosfstools fdisk xz-utils
 ifeq ($(ARCH),arm64)
 APT_PACKAGES += qemu-user-static binfmt-support
 endif

@@ -26,7 +26,8 @@ mkdir -p "$cache"
 [[ ! -e "$dir" ]] || [[ -z "$(ls -A "$dir")" ]] || die "$dir exists and is not empty; remove it first"
 mkdir -p "$dir"
 
-if [[ "$(dpkg --print-architecture)" != arm64 ]]; then
+# The roles run arm64 programs in the root: qemu-user through binfmt_misc on other machines.
+if [[ "$(dpkg --print-architecture)" != arm64 && -z "${IMAGE_NO_BINFMT:-}" ]]; then
   "$top"/scripts/enable-qemu-binfmt.sh >/dev/null
 fi
 
