@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,25 @@ def extract_partition(image: Path, part: dict[str, Any], dest: Path) -> None:
 def debugfs(fs: Path, request: str) -> str:
     out = subprocess.run(["debugfs", "-R", request, str(fs)], capture_output=True, text=True)
     return out.stdout
+
+
+def power_down(monitor: Path, qemu: subprocess.Popen[bytes]) -> None:
+    """Press the guest's power button (logind shuts it down cleanly), else stop qemu."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(monitor))
+            s.sendall(b"system_powerdown\n")
+            time.sleep(1)
+        qemu.wait(240)
+        return
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    qemu.terminate()
+    try:
+        qemu.wait(30)
+    except subprocess.TimeoutExpired:
+        qemu.kill()
+        qemu.wait()
 
 
 def settings_file(port: int) -> str:
@@ -162,6 +182,7 @@ def main() -> int:
             )
 
             console = work / "console.log"
+            monitor = work / "monitor.sock"
             cmd = [
                 "qemu-system-aarch64",
                 "-M",
@@ -185,6 +206,8 @@ def main() -> int:
                 f"if=none,file={disk},format=raw,id=hd",
                 "-device",
                 "virtio-blk-pci,drive=hd",
+                "-monitor",
+                f"unix:{monitor},server,nowait",
                 "-netdev",
                 "user,id=net0",
                 "-device",
@@ -211,12 +234,7 @@ def main() -> int:
                     fail(f"no poll of the fake within {args.timeout:.0f} s; console: {console}")
                 time.sleep(20)  # let the app write frames and status, the journal flush
             finally:
-                qemu.terminate()
-                try:
-                    qemu.wait(30)
-                except subprocess.TimeoutExpired:
-                    qemu.kill()
-                    qemu.wait()
+                power_down(monitor, qemu)
             tokens = fake.calls_to("token")
 
         # What the first boot left on the disk.
@@ -229,6 +247,8 @@ def main() -> int:
         ).stdout
         rootfs = work / "root.ext4"
         extract_partition(disk, root, rootfs)
+        # Replay the journal (in case the guest did not shut down cleanly) before reading.
+        subprocess.run(["e2fsck", "-fy", str(rootfs)], capture_output=True)
         frame = work / "frame.png"
         subprocess.run(
             ["debugfs", "-R", f"dump /var/lib/needledrop/frames/frame.png {frame}", str(rootfs)],
