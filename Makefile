@@ -28,7 +28,7 @@ export ARCH
 export SUITE
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-APT_PACKAGES := podman runc debootstrap mtools dosfstools
+APT_PACKAGES := podman runc debootstrap mtools dosfstools fdisk xz-utils
 ifeq ($(ARCH),arm64)
 APT_PACKAGES += qemu-user-static binfmt-support
 endif
@@ -46,12 +46,14 @@ DEMO_VAULT := --vault-id demo@$(TOP)/inventory/demo/vault-password
 LINT_VAULTS := fleet@inventory/example/vault-password.example,demo@inventory/demo/vault-password,site@molecule/site/vault-password
 PLAYBOOKS := site.yml $(wildcard playbooks/*.yml) inventory/demo/fleet.yml benchmarks/naive_per_host.yml
 
-.PHONY: help demo demo-down test lint pytest molecule controllers deps venv image bench mutation clean panel-contract
+.PHONY: help demo demo-down test lint pytest molecule controllers deps venv test-images image image-deps image-boot-test bench mutation clean panel-contract
 
 help:
 	@echo "make demo   - run site.yml against a virtual fleet of containers (inventory/demo)"
 	@echo "make demo BACKEND=emulator - the same, each display a browser view on 127.0.0.1"
 	@echo "make test   - lint + pytest + every molecule scenario (S=name for one)"
+	@echo "make image  - bake the ready-to-flash display image (inventory/image; docs/image.md)"
+	@echo "make image-boot-test - boot that image in qemu and wait for its first frames (slow; not in CI)"
 	@echo "make bench  - benchmarks; figures go to docs/benchmarks.md by hand"
 	@echo "make mutation [M=schedule] - mutation score per module (slow; not in CI; docs/testing.md)"
 	@echo "make controllers - lint, syntax checks and pi_base's scenario under the newest ansible-core"
@@ -100,7 +102,7 @@ panel-contract: venv
 pytest: venv
 	pytest -q
 
-molecule: deps venv image
+molecule: deps venv test-images
 	@for s in $(SCENARIOS); do \
 	  echo "=== molecule test -s $$s"; \
 	  start=$$(date +%s); \
@@ -108,12 +110,38 @@ molecule: deps venv image
 	  echo "=== molecule $$s passed in $$(( $$(date +%s) - start )) s"; \
 	done
 
-image: deps
+# The podman images of the test containers (molecule, demo, controllers, bench).
+test-images: deps
 	@for s in $(IMAGE_SUITES); do scripts/build-test-image.sh $(ARCH) $$s; done
+
+# The appliance image (docs/image.md): the display roles applied to an arm64 root without
+# booting it, packed as .img.xz with its sha256 and bmap. IMAGE_INVENTORY names your own
+# inventory with an `images` group (image_source: pios and your Raspberry Pi OS Lite download).
+IMAGE_INVENTORY ?= inventory/image
+IMAGE_APT_PACKAGES := debootstrap mtools dosfstools e2fsprogs fdisk xz-utils zstd bmap-tools \
+  qemu-user-static binfmt-support
+image-deps:
+	@missing=""; for p in $(IMAGE_APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+image: image-deps venv
+	@start=$$(date +%s); \
+	ansible-playbook -i $(IMAGE_INVENTORY) playbooks/image.yml; \
+	echo "make image: done in $$(( $$(date +%s) - start )) s"
+
+# Boots the image in qemu-system-aarch64 with a test needledrop.toml and the fake Spotify on
+# this machine's loopback; passes when the display personalised itself and drew its frames.
+image-boot-test: image-deps venv
+	@dpkg -s qemu-system-arm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-arm >/dev/null; }
+	python scripts/image-boot-test.py
 
 # The newest supported controller (requirements-newest.txt): ansible-lint, a syntax check of
 # every playbook and pi_base's whole scenario (converge, idempotence, verify) under it.
-controllers: deps image $(VENV_NEWEST)/.installed
+controllers: deps test-images $(VENV_NEWEST)/.installed
 	@start=$$(date +%s); \
 	export PATH=$(VENV_NEWEST)/bin:$$PATH; \
 	ansible --version | sed -n 1p; \
@@ -123,7 +151,7 @@ controllers: deps image $(VENV_NEWEST)/.installed
 	molecule test -s pi_base; \
 	echo "=== make controllers passed in $$(( $$(date +%s) - start )) s"
 
-bench: venv image
+bench: venv test-images
 	python benchmarks/polling.py
 	python benchmarks/sharing.py
 	python benchmarks/render.py
