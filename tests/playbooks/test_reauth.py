@@ -272,9 +272,9 @@ def test_an_account_inside_its_warning_window_or_named_is_chosen(
 
 def test_an_unknown_account_name_stops_before_anything(expiring: Display) -> None:
     vault = expiring.vault_file.read_bytes()
-    run = expiring.run("-e", "reauth_account=studio")
+    run = expiring.run("-e", "reauth_account=garage")
     assert run.rc != 0
-    assert "reauth_account names studio, which spotify_accounts does not define" in run.output
+    assert "reauth_account names garage, which spotify_accounts does not define" in run.output
     assert "fix -e reauth_account" in run.output
     assert expiring.fake.calls_to("authorize") == []
     assert expiring.vault_file.read_bytes() == vault
