@@ -421,9 +421,29 @@ def test_a_follower_without_a_primary_url_is_a_config_error_naming_it():
         {"source": "follow", "share": {"primary_url": "http://10.0.0.2:8765"}},
     ],
 )
-def test_sharing_without_the_key_names_the_environment_variable(doc: dict):
+def test_sharing_without_the_key_names_the_environment_variable(doc: dict, tmp_path: Path, capsys):
+    """``run`` refuses (exit 2, one line); ``status`` works without the key (health checks run
+    it outside the service's environment)."""
+    from needledrop.cli import main
+
     with pytest.raises(ConfigError, match="NEEDLEDROP_SHARE_KEY"):
-        parse_config(doc, {"NEEDLEDROP_SHARE_KEY": "short"})
+        parse_config(doc, {"NEEDLEDROP_SHARE_KEY": "short"}).share.require_key()
+    path = tmp_path / "n.toml"
+    share = "".join(f"{k} = {json.dumps(v)}\n" for k, v in doc["share"].items())
+    top = f'source = "{doc["source"]}"\n' if "source" in doc else ""
+    path.write_text(
+        f'{top}[paths]\nstate_dir = "{tmp_path}"\ntoken_cache = "{tmp_path}/t"\n'
+        f'cache_dir = "{tmp_path}/c"\n[share]\n{share}'
+    )
+    env = {"SPOTIPY_CLIENT_ID": "i", "SPOTIPY_CLIENT_SECRET": "s", "NEEDLEDROP_SHARE_KEY": "short"}
+    import os
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, env):
+        assert main(["run", "--config", str(path), "--duration", "0"]) == 2
+        assert "NEEDLEDROP_SHARE_KEY" in capsys.readouterr().err
+        assert main(["status", "--json", "--config", str(path)]) == 1  # no status yet: unhealthy
+        assert '"status_file"' in capsys.readouterr().out
 
 
 def test_a_follower_config_reads_its_primary():

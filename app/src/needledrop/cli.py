@@ -82,6 +82,8 @@ def cmd_run(cfg: Config, duration: float | None) -> int:
 
     if cfg.source in ("spotify", "follow"):
         cfg.spotify.require_credentials()
+    if cfg.share.serve or cfg.source == "follow":
+        cfg.share.require_key()
     # The rgbmatrix backend drops root privileges when it starts; open it before any file
     # so that everything after (token, state, art cache) is opened as the service user.
     try:

@@ -261,8 +261,13 @@ class ShareConfig:
         return "primary" if self.serve else "follower" if self.primary_url else "solo"
 
     def require_key(self) -> bytes:
-        if not self.key:
-            raise ConfigError(SHARE_KEY_ENV, "is not set in the environment (the account's key)")
+        """The account's key, or a ConfigError naming the variable (run needs it, status not)."""
+        if self.key is None or len(self.key) < SHARE_KEY_MIN:
+            raise ConfigError(
+                SHARE_KEY_ENV,
+                f"must hold the account's share key (at least {SHARE_KEY_MIN} characters) when "
+                "sharing; put it in the environment file",
+            )
         return self.key.encode()
 
 
@@ -547,13 +552,7 @@ def _share(s: _Section, source: str, env: Mapping[str, str]) -> ShareConfig:
         raise ConfigError(s.key("primary_url"), 'is only read with source = "follow"; remove it')
     if c.serve and source != "spotify":
         raise ConfigError(s.key("serve"), 'needs source = "spotify" (the primary polls Spotify)')
-    if (c.serve or source == "follow") and (key is None or len(key) < SHARE_KEY_MIN):
-        raise ConfigError(
-            SHARE_KEY_ENV,
-            f"must hold the account's share key (at least {SHARE_KEY_MIN} characters) when "
-            "sharing; put it in the environment file",
-        )
-    return c
+    return c  # the key is checked where it is used (require_key): `status` needs none
 
 
 def _paths(s: _Section) -> PathsConfig:
