@@ -128,9 +128,13 @@ image-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# A build that stops half-way leaves /proc, /sys and /dev bound into its root: close every root
+# whatever happened (an `rm -rf .cache` must never reach this machine's /dev).
 image: image-deps venv
-	@start=$$(date +%s); \
-	ansible-playbook -i $(IMAGE_INVENTORY) playbooks/image.yml; \
+	@start=$$(date +%s); rc=0; \
+	ansible-playbook -i $(IMAGE_INVENTORY) playbooks/image.yml || rc=$$?; \
+	for r in .cache/image/*/root; do [ -d "$$r/etc" ] && scripts/image-chroot.sh close "$$r"; done; \
+	[ $$rc -eq 0 ] || exit $$rc; \
 	echo "make image: done in $$(( $$(date +%s) - start )) s"
 
 # Boots the image in qemu-system-aarch64 with a test needledrop.toml and the fake Spotify on
