@@ -131,6 +131,8 @@ def fleet_row(probe: Any, host: str, account: str | None, now: str) -> dict[str,
         "token_age_days": int((now_s - authorized) // 86400) if authorized else None,
         "refresh_token_expires_about": token.get("refresh_token_expires_about"),
         "token_expiry_warning": bool(token.get("expiry_warning")),
+        "token_days_left": token.get("days_left"),
+        "renew_command": token.get("renew_command"),
         "reauth_needed": status.get("reauth_needed"),
         "cpu_temp_c": probe.get("cpu_temp_c"),
         "throttled": probe.get("throttled"),
@@ -181,6 +183,23 @@ def fleet_table(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def fleet_renew_hint(rows: list[dict[str, Any]]) -> list[str]:
+    """A line naming the displays whose Spotify sign-in is dying or dead, and the command."""
+    due = [r for r in rows if r.get("token_expiry_warning") or r.get("reauth_needed") is True]
+    if not due:
+        return []
+    command = next(
+        (r["renew_command"] for r in due if isinstance(r.get("renew_command"), str)),
+        "ansible-playbook playbooks/reauth.yml",
+    )
+    hosts = ", ".join(str(r.get("host")) for r in due)
+    return [f"Spotify sign-in to renew on {hosts}: run {command} (docs/reauth.md)."]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"fleet_row": fleet_row, "fleet_table": fleet_table}
+        return {
+            "fleet_row": fleet_row,
+            "fleet_table": fleet_table,
+            "fleet_renew_hint": fleet_renew_hint,
+        }

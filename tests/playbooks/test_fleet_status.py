@@ -180,3 +180,23 @@ def test_probe_without_a_release_says_so(tmp_path: Path) -> None:
     assert doc["isolcpus"] is None
     row = fleet_status.fleet_row(doc, "new", None, NOW)
     assert row["shows"].endswith("(no release installed)")
+
+
+def test_renew_line_names_the_displays_that_need_it_and_the_command() -> None:
+    warned = dict(FULL_STATUS, token=dict(FULL_STATUS["token"], renew_command="RENEW-CMD"))
+    young = dict(FULL_STATUS, token={"authorized_at": "2026-11-01T12:00:00Z"})
+    dead = dict(young, reauth_needed=True)
+    rows = [
+        fleet_status.fleet_row(probe(warned), "kitchen", "anna", NOW),
+        fleet_status.fleet_row(probe(young), "hall", "anna", NOW),
+        fleet_status.fleet_row(probe(dead), "studio", "ben", NOW),
+    ]
+    assert fleet_status.fleet_renew_hint(rows) == [
+        "Spotify sign-in to renew on kitchen, studio: run RENEW-CMD (docs/reauth.md)."
+    ]
+
+
+def test_no_renew_line_when_every_sign_in_is_young() -> None:
+    young = dict(FULL_STATUS, token={"authorized_at": "2026-11-01T12:00:00Z"})
+    rows = [fleet_status.fleet_row(probe(young), "hall", "anna", NOW)]
+    assert fleet_status.fleet_renew_hint(rows) == []
