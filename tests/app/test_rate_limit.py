@@ -129,8 +129,10 @@ def test_during_the_wait_nothing_is_asked_and_the_screen_turns_to_the_paused_clo
         runner.step(T0 + t)
     assert len(fake.calls_to("player")) == 2  # nothing asked during Retry-After
     assert status(runner)["showing"] == {"screen": "rate_limited", "until": iso(until)}
+    # The token fixture signed in long before T0: the sign-in's corner mark stays on the clock.
+    assert runner.state.token_expiring
     paused_clock = Renderer(64, 32, RenderSettings(tz=UTC), None).frame(
-        DisplayState(rate_limited_until=until), T0 + 3590
+        DisplayState(rate_limited_until=until, token_expiring=True), T0 + 3590
     )
     assert runner.backend.shown[-1].tobytes() == paused_clock.tobytes()  # type: ignore[attr-defined]
 
