@@ -118,6 +118,24 @@ CASES = {
 }
 
 
+def write_ansible_cfg(root: Path) -> None:
+    """The harness's ansible.cfg under root: the project's roles, the yaml result format, its
+    temporary and fact-cache directories under root/tmp."""
+    (root / "ansible.cfg").write_text(
+        "[defaults]\n"
+        f"roles_path = {TOP / 'roles'}\n"
+        "stdout_callback = ansible.builtin.default\n"
+        "callback_result_format = yaml\n"
+        f"local_tmp = {root / 'tmp' / 'local'}\n"
+        f"remote_tmp = {root / 'tmp' / 'remote'}\n"
+        "retry_files_enabled = false\n"
+        # As the project's ansible.cfg: cached facts are files a leak could land in.
+        "fact_caching = jsonfile\n"
+        f"fact_caching_connection = {root / 'tmp' / 'facts'}\n"
+        "nocows = true\n"
+    )
+
+
 def parse_recap(output: str) -> dict[str, dict[str, int]]:
     """The PLAY RECAP of an ansible-playbook run: host -> {ok, changed, failed, ...}."""
     return {
@@ -199,19 +217,7 @@ class Fleet:
                 ]
             )
         )
-        (self.root / "ansible.cfg").write_text(
-            "[defaults]\n"
-            f"roles_path = {TOP / 'roles'}\n"
-            "stdout_callback = ansible.builtin.default\n"
-            "callback_result_format = yaml\n"
-            f"local_tmp = {self.root / 'tmp' / 'local'}\n"
-            f"remote_tmp = {self.root / 'tmp' / 'remote'}\n"
-            "retry_files_enabled = false\n"
-            # As the project's ansible.cfg: cached facts are files a leak could land in.
-            "fact_caching = jsonfile\n"
-            f"fact_caching_connection = {self.root / 'tmp' / 'facts'}\n"
-            "nocows = true\n"
-        )
+        write_ansible_cfg(self.root)
 
     def run(self, *args: str) -> Run:
         env = {

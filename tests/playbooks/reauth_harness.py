@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 import yaml
-from credentials_harness import BIN, TOP, VAULT_PASSWORD
+from credentials_harness import BIN, TOP, VAULT_PASSWORD, write_ansible_cfg
 
 sys.path.insert(0, str(TOP / "tests"))  # `import fakes`
 
@@ -163,18 +163,7 @@ class Display:
         (inv / "hosts.yml").write_text(
             yaml.safe_dump({"displays": {"hosts": {"display": display, "studio-display": other}}})
         )
-        (self.root / "ansible.cfg").write_text(
-            "[defaults]\n"
-            f"roles_path = {TOP / 'roles'}\n"
-            "stdout_callback = ansible.builtin.default\n"
-            "callback_result_format = yaml\n"
-            f"local_tmp = {self.root / 'tmp' / 'local'}\n"
-            f"remote_tmp = {self.root / 'tmp' / 'remote'}\n"
-            "retry_files_enabled = false\n"
-            "fact_caching = jsonfile\n"
-            f"fact_caching_connection = {self.root / 'tmp' / 'facts'}\n"
-            "nocows = true\n"
-        )
+        write_ansible_cfg(self.root)
         (self.host / "needledrop.toml").write_text(
             'source = "spotify"\n'
             f'[paths]\ntoken_cache = "{self.token_file}"\nstate_dir = "{self.host / "state"}"\n'
