@@ -117,9 +117,12 @@ def inventory(work: Path, names: list[str], archive: Path, sha256: str, commit: 
     return path
 
 
-def playbook(inv: Path, play: Path, extra: dict, log: Path) -> tuple[float, dict[str, int]]:
-    """Runs one playbook; returns its wall time and the changed count of every host."""
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+def playbook(
+    inv: Path, play: Path, extra: dict, log: Path, env_extra: dict[str, str] | None = None
+) -> tuple[float, dict[str, int]]:
+    """Runs one playbook (the log in `log`, `env_extra` over this environment); returns its
+    wall time and the changed count of every host. Exits naming the log when it fails."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **(env_extra or {}))
     t0 = time.monotonic()
     with log.open("w") as out:
         rc = subprocess.run(
@@ -139,7 +142,7 @@ def playbook(inv: Path, play: Path, extra: dict, log: Path) -> tuple[float, dict
     wall = time.monotonic() - t0
     text = log.read_text()
     if rc != 0:
-        sys.exit(f"fleet_build: {play.name} failed (rc {rc}); see {log}")
+        sys.exit(f"{Path(sys.argv[0]).stem}: {play.name} failed (rc {rc}); see {log}")
     changed = {m[1]: int(m[2]) for m in re.finditer(r"(?m)^(\S+)\s+: ok=\d+\s+changed=(\d+)", text)}
     return wall, changed
 

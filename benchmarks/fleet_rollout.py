@@ -28,11 +28,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fleet_build import playbook as run_playbook  # noqa: E402
 from fleet_build import podman  # noqa: E402
+from plotting import canvas  # noqa: E402
 
 TOP = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -113,23 +114,7 @@ def inventory(work: Path, names: list[str], archive: Path, sha256: str, commit: 
 
 def playbook(inv: Path, log: Path, env: dict[str, str] | None = None) -> tuple[float, dict]:
     """site.yml once; its wall time and every host's changed count."""
-    run_env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **(env or {}))
-    extra = json.dumps({"wheelhouse_targets": [TARGET]})
-    t0 = time.monotonic()
-    with log.open("w") as out:
-        rc = subprocess.run(
-            [str(VENV_BIN / "ansible-playbook"), "-i", str(inv), "site.yml", "-e", extra],
-            cwd=TOP,
-            env=run_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        ).returncode
-    wall = time.monotonic() - t0
-    text = log.read_text()
-    if rc != 0:
-        sys.exit(f"fleet_rollout: site.yml failed (rc {rc}); see {log}")
-    changed = {m[1]: int(m[2]) for m in re.finditer(r"(?m)^(\S+)\s+: ok=\d+\s+changed=(\d+)", text)}
-    return wall, changed
+    return run_playbook(inv, TOP / "site.yml", {"wheelhouse_targets": [TARGET]}, log, env)
 
 
 def top_tasks(log: Path, n: int = 12) -> list[str]:
@@ -141,16 +126,8 @@ def top_tasks(log: Path, n: int = 12) -> list[str]:
 
 def png_plot(points: dict[str, dict[int, float]], out: Path) -> None:
     """Wall time (y) against the number of displays (x), one line per series, as a PNG."""
-    from PIL import Image, ImageDraw, ImageFont
-
     w, h, left, right, top, bottom = 760, 460, 80, 30, 50, 60
-    img = Image.new("RGB", (w, h), "white")
-    d = ImageDraw.Draw(img)
-    try:
-        font = ImageFont.load_default(size=15)
-        small = ImageFont.load_default(size=13)
-    except (TypeError, OSError):  # Pillow without FreeType
-        font = small = ImageFont.load_default()
+    img, d, font, small = canvas(w, h)
     hosts = sorted({n for series in points.values() for n in series})
     x_max = max(hosts)
     y_max = max(v for series in points.values() for v in series.values()) * 1.1

@@ -33,6 +33,7 @@ from fakes.spotify import FakeSpotify, fake_track  # noqa: E402
 from needledrop.config import PollingConfig, SpotifyConfig  # noqa: E402
 from needledrop.schedule import PollPlan, after_success  # noqa: E402
 from needledrop.spotify import SpotifySource  # noqa: E402
+from plotting import canvas  # noqa: E402
 
 HOUR_S = 3600.0
 PLAY_END_S = 3000.0  # 50 min of play ...
@@ -227,16 +228,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def plot(points: dict[str, list[tuple[float, float, float, float]]], out: Path, hours: int) -> None:
     """calls/h (y) against manual-skip latency (x: median and max) for each poller family."""
-    from PIL import Image, ImageDraw, ImageFont
-
     w, h, left, right, top, bottom = 900, 560, 90, 30, 50, 70
-    img = Image.new("RGB", (w, h), "white")
-    d = ImageDraw.Draw(img)
-    try:
-        font = ImageFont.load_default(size=15)
-        small = ImageFont.load_default(size=13)
-    except (TypeError, OSError):  # Pillow without FreeType
-        font = small = ImageFont.load_default()
+    img, d, font, small = canvas(w, h)
     x_max = 21.0
     y_max = max(c for pts in points.values() for _, c, _, _ in pts) * 1.08
 
