@@ -172,7 +172,7 @@ def variants(work: Path, inv: Path, n: int, results: dict) -> None:
         "forks 5": {"ANSIBLE_FORKS": "5"},
         "forks 20": {"ANSIBLE_FORKS": "20"},
         "gathering smart + fact cache": {"ANSIBLE_GATHERING": "smart"},
-        "strategy free": {"ANSIBLE_STRATEGY": "free"},
+        "strategy free (batched play)": {"ANSIBLE_STRATEGY": "free"},
         "no batches (serial 100%)": {},
     }
     for name, env in runs.items():
