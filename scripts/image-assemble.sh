@@ -33,6 +33,7 @@ for tool in mkfs.fat mcopy mkfs.ext4 sfdisk "$compress"; do
   command -v "$tool" >/dev/null || die "$tool is missing (make deps installs it)"
 done
 
+mkdir -p "$(dirname "$out")"
 work=$(mktemp -d "$(dirname "$out")/assemble.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
@@ -40,7 +41,8 @@ start=$(date +%s)
 # Boot partition: a FAT32 file filled with mtools (the kernel here may have no vfat).
 mkfs.fat -C -F 32 -n bootfs "$work/boot.fat" $((boot_mib * 1024)) >/dev/null
 if [[ -n "$(ls -A "$root/boot/firmware")" ]]; then
-  MTOOLS_SKIP_CHECK=1 mcopy -s -p -Q -i "$work/boot.fat" "$root"/boot/firmware/* ::/
+  MTOOLS_SKIP_CHECK=1 mcopy -s -p -Q -i "$work/boot.fat" "$root"/boot/firmware/* ::/ ||
+    die "could not copy $root/boot/firmware onto the FAT boot partition (a name FAT cannot hold, such as one with ':'?)"
 fi
 
 # Root partition: ext4 from the directory, without the boot files (they live on the FAT).

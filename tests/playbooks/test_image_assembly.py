@@ -170,3 +170,14 @@ def test_a_pios_download_with_another_sha256_is_refused_before_unpacking(
     assert done.returncode == 2
     assert "image_source_sha256" in done.stderr and "Traceback" not in done.stderr
     assert not any(dest.iterdir())
+
+
+def test_a_boot_file_the_fat_cannot_hold_stops_the_packing_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    # What Ansible's backup: true leaves next to an edited file (found in a real build).
+    root = small_root(tmp_path / "root", {"boot/firmware/cmdline.txt.1.2026-11-30@04:31:39~": "x"})
+    done = assemble(root, tmp_path / "out" / "disk.img")
+    assert done.returncode == 2
+    assert "could not copy" in done.stderr and "FAT" in done.stderr
+    assert (root / "boot/firmware/cmdline.txt").read_text() == CMDLINE  # the root is as it was
