@@ -157,7 +157,7 @@ def main() -> int:
                 fail(f"could not read /boot/{name} from the image")
         rootfs.unlink()
 
-        with FakeSpotify(host="127.0.0.1", port=0) as fake:
+        with FakeSpotify(host="127.0.0.1", port=0, client_secret=SECRET) as fake:
             fake.refresh_tokens[REFRESH_TOKEN] = _Grant(REFRESH_TOKEN, SCOPES)
             fake.player = fake_track(
                 title="Boot Test Anthem",
