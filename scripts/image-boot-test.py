@@ -280,7 +280,8 @@ def main() -> int:
             problems.append("the app never refreshed its token at the fake")
         print(f"image-boot-test: firstboot said: {fb[:2]}")
         print(f"image-boot-test: boot to first poll {first_poll:.0f} s (qemu TCG, 2 vCPUs)")
-        print(f"image-boot-test: releases on the disk: {releases.split()}")
+        names = [n for n in re.findall(r"\(\d+\)\s+(\S+)", releases) if n not in (".", "..")]
+        print(f"image-boot-test: releases on the disk: {names}")
         if frame.exists():
             dest = TOP / ".cache/image/out/boot-test-frame.png"
             shutil.copy(frame, dest)
