@@ -5,6 +5,10 @@
 #   scripts/image-root.sh debian DIR           debootstrap trixie arm64 from Debian's packages
 #                                              (linux-image-arm64, raspi-firmware): air-gapped
 #                                              builds and tests
+#   IMAGE_ARCH=amd64 scripts/image-root.sh debian DIR
+#                                              the same root for this machine's architecture,
+#                                              without kernel or Pi firmware: CI's quick build
+#                                              (no qemu; it boots nothing)
 #   scripts/image-root.sh pios DIR IMAGE SHA   a Raspberry Pi OS Lite image (.img, .img.xz or
 #                                              .img.zst) checked against its sha256
 #
@@ -26,8 +30,15 @@ mkdir -p "$cache"
 [[ ! -e "$dir" ]] || [[ -z "$(ls -A "$dir")" ]] || die "$dir exists and is not empty; remove it first"
 mkdir -p "$dir"
 
+arch=${IMAGE_ARCH:-arm64}
+case "$arch" in
+  arm64 | amd64) ;;
+  *) die "IMAGE_ARCH must be arm64 (a Pi's image) or amd64 (CI's quick build), not '$arch'" ;;
+esac
+[[ "$arch" == arm64 || "$kind" == debian ]] || die "a Raspberry Pi OS image is arm64: drop IMAGE_ARCH=$arch"
+
 # The roles run arm64 programs in the root: qemu-user through binfmt_misc on other machines.
-if [[ "$(dpkg --print-architecture)" != arm64 && -z "${IMAGE_NO_BINFMT:-}" ]]; then
+if [[ "$arch" != "$(dpkg --print-architecture)" && -z "${IMAGE_NO_BINFMT:-}" ]]; then
   "$top"/scripts/enable-qemu-binfmt.sh >/dev/null
 fi
 
@@ -35,12 +46,14 @@ fi
 # the first boot need, Debian's kernel and the Pi's firmware, networking for the first boot.
 packages=python3,python3-apt,python3-venv,python3-pil,python3-yaml,systemd,systemd-sysv,systemd-timesyncd
 packages+=,systemd-resolved,udev,kmod,dbus,iproute2,sudo,ca-certificates,openssh-server,locales
-packages+=,linux-image-arm64,raspi-firmware,initramfs-tools,zstd,wpasupplicant,tzdata
+packages+=,zstd,wpasupplicant,tzdata
+# A Pi boots Debian's arm64 kernel through raspi-firmware; CI's amd64 root boots nothing.
+if [[ "$arch" == arm64 ]]; then packages+=,linux-image-arm64,raspi-firmware,initramfs-tools; fi
 
 debian_root() {
   local recipe tarball work
   recipe=$( (sed -n '/^debian_root()/,/^}/p' "$0" && echo "$packages") | sha256sum | cut -c1-12)
-  tarball=$cache/debian-trixie-arm64-$recipe.tar
+  tarball=$cache/debian-trixie-$arch-$recipe.tar
   if [[ -z "${FORCE:-}" && -s "$tarball" ]]; then
     echo "image-root: unpacking the cached Debian root $tarball"
     tar -C "$dir" --numeric-owner -xpf "$tarball"
@@ -48,11 +61,11 @@ debian_root() {
   fi
   command -v debootstrap >/dev/null || die "debootstrap is missing (make deps installs it)"
   work=$(mktemp -d "$cache/debootstrap.XXXXXX")
-  echo "image-root: debootstrap trixie arm64 (foreign, second stage under qemu-user) into $work"
+  echo "image-root: debootstrap trixie $arch into $work"
   # raspi-firmware's hooks copy the kernel, the initrd and the device trees to
   # /boot/firmware: it must be a directory before they run.
   mkdir -p "$work/root/boot/firmware"
-  debootstrap --arch=arm64 --variant=minbase --components=main,non-free-firmware \
+  debootstrap --arch="$arch" --variant=minbase --components=main,non-free-firmware \
     --include="$packages" trixie "$work/root" >"$work/debootstrap.log" 2>&1 || {
     tail -n 40 "$work/debootstrap.log" >&2
     die "debootstrap failed; the whole log is $work/debootstrap.log"
@@ -85,7 +98,7 @@ EOF
   rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/lib/apt/lists/* "$r"/etc/ssh/ssh_host_*
   tar -C "$r" --numeric-owner -cpf "$tarball.tmp" .
   mv "$tarball.tmp" "$tarball"
-  mv "$work/debootstrap.log" "$cache/debian-trixie-arm64-$recipe.log"
+  mv "$work/debootstrap.log" "$cache/debian-trixie-$arch-$recipe.log"
   rm -rf "$work"
   tar -C "$dir" --numeric-owner -xpf "$tarball"
 }
