@@ -24,18 +24,18 @@ die() {
 kind=${1:-}
 dir=${2:-}
 [[ -n "$kind" && -n "$dir" ]] || die "usage: image-root.sh debian DIR | pios DIR IMAGE SHA256"
-top=$(cd "$(dirname "$0")/.." && pwd)
-cache=$top/.cache/image
-mkdir -p "$cache"
-[[ ! -e "$dir" ]] || [[ -z "$(ls -A "$dir")" ]] || die "$dir exists and is not empty; remove it first"
-mkdir -p "$dir"
-
 arch=${IMAGE_ARCH:-arm64}
 case "$arch" in
   arm64 | amd64) ;;
   *) die "IMAGE_ARCH must be arm64 (a Pi's image) or amd64 (CI's quick build), not '$arch'" ;;
 esac
 [[ "$arch" == arm64 || "$kind" == debian ]] || die "a Raspberry Pi OS image is arm64: drop IMAGE_ARCH=$arch"
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cache=$top/.cache/image
+mkdir -p "$cache"
+[[ ! -e "$dir" ]] || [[ -z "$(ls -A "$dir")" ]] || die "$dir exists and is not empty; remove it first"
+mkdir -p "$dir"
 
 # The roles run arm64 programs in the root: qemu-user through binfmt_misc on other machines.
 if [[ "$arch" != "$(dpkg --print-architecture)" && -z "${IMAGE_NO_BINFMT:-}" ]]; then

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import tomli_w
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from needledrop.cli import main
 from needledrop.config import Config, ConfigError, load_config
@@ -88,6 +88,7 @@ def _load(path: Path, text: bytes) -> Config | ConfigError:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(key=st.sampled_from(KEYS), value=toml_values)
+@example(key="polling.backoff_min_s", value=301)  # above the default maximum (found by a run)
 def test_any_toml_value_at_any_key_is_valid_or_names_that_key(cfg_path, key, value):
     section, _, name = key.rpartition(".")
     doc: dict[str, Any] = {section: {name: value}} if section else {name: value}

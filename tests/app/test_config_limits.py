@@ -180,3 +180,10 @@ def test_backoff_max_below_backoff_min_names_both():
     with pytest.raises(ConfigError) as err:
         parse_config({"polling": {"backoff_min_s": 10, "backoff_max_s": 5}}, {})
     assert err.value.key == "polling.backoff_max_s" and "backoff_min_s" in str(err.value)
+
+
+def test_a_lone_backoff_minimum_above_the_default_maximum_is_named():
+    with pytest.raises(ConfigError) as err:
+        parse_config({"polling": {"backoff_min_s": 301}}, {})
+    assert err.value.key == "polling.backoff_min_s"
+    assert "at most polling.backoff_max_s (300.0, the default)" in str(err.value)

@@ -9,6 +9,7 @@ Needs root (the ext4 root is loop-mounted read-only), as CI has.
 from __future__ import annotations
 
 import hashlib
+import json
 import lzma
 import os
 import shutil
@@ -17,6 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 TOP = Path(__file__).resolve().parents[2]
 DISK_ID = "0xabcd1234"
@@ -181,3 +184,74 @@ def test_a_boot_file_the_fat_cannot_hold_stops_the_packing_with_its_reason(
     assert done.returncode == 2
     assert "could not copy" in done.stderr and "FAT" in done.stderr
     assert (root / "boot/firmware/cmdline.txt").read_text() == CMDLINE  # the root is as it was
+
+
+# Architecture names image-root.sh must refuse: anything but arm64 and amd64 that an
+# environment variable can hold (no NUL; empty means the arm64 default).
+OTHER_ARCHES = st.text(
+    alphabet=st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), min_size=1
+).filter(lambda a: a not in ("arm64", "amd64"))
+
+
+@settings(max_examples=25)
+@given(arch=OTHER_ARCHES)
+def test_an_unknown_image_arch_is_refused_before_anything_is_created(arch: str) -> None:
+    dest = TOP / ".cache" / "image-arch-refusal" / "root"
+    done = subprocess.run(
+        [str(TOP / "scripts/image-root.sh"), "debian", str(dest)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, IMAGE_ARCH=arch, IMAGE_NO_BINFMT="1"),
+    )
+    assert done.returncode == 2
+    assert "IMAGE_ARCH must be arm64" in done.stderr and "Traceback" not in done.stderr
+    assert not dest.parent.exists()
+
+
+def test_a_pios_download_is_arm64_only(packed: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "root"
+    done = subprocess.run(
+        [str(TOP / "scripts/image-root.sh"), "pios", str(dest), str(packed), "0" * 64],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, IMAGE_ARCH="amd64", IMAGE_NO_BINFMT="1"),
+    )
+    assert done.returncode == 2
+    assert "Raspberry Pi OS image is arm64" in done.stderr
+    assert not dest.exists()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"image_arch": "armhf"},
+        {
+            "image_arch": "amd64",
+            "image_source": "pios",
+            "image_source_path": "/x.img.xz",
+            "image_source_sha256": "0" * 64,
+        },
+        {"image_compress": "gzip"},
+    ],
+    ids=["armhf", "amd64-from-pios", "gzip"],
+)
+def test_image_yml_refuses_bad_settings_before_any_change(
+    extra: dict[str, str], tmp_path: Path
+) -> None:
+    root = tmp_path / "build" / "root"
+    env = {**os.environ, "ANSIBLE_CONFIG": str(TOP / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(TOP / "inventory/image")]
+        + ["-e", json.dumps({**extra, "image_root": str(root)})]
+        + [str(TOP / "playbooks/image.yml")],
+        cwd=TOP,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    out = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 2, out[-2000:]
+    assert "fix them in the inventory" in out and "Traceback" not in out
+    assert f"{extra.get('image_source', 'debian')}, " in out  # the message shows the values
+    assert "changed=0" in out
+    assert not root.parent.exists()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as hs
 from needledrop.config import ConfigError, parse_config
 from needledrop.settings import MATRIX, SERVICE_USER, Setting
@@ -153,6 +153,7 @@ def test_matrix_app_keeps_no_panel_key_list_of_its_own():
 
 @settings(max_examples=40, deadline=None)
 @given(panel=PANELS)
+@example(panel={"rows": 8})  # too small as a whole: named "matrix" (found by a run)
 def test_alone_a_panel_the_app_refuses_is_caught_by_the_roles_check(panel):
     """validate.yml feeds the rendered file to files/check_config.py (the app's parser) before
     any change; without rgb_matrix in the play it is the panel's only check."""
@@ -168,5 +169,5 @@ def test_alone_a_panel_the_app_refuses_is_caught_by_the_roles_check(panel):
     )
     verdict = json.loads(done.stdout)
     assert verdict["ok"] == _accepted(full), verdict
-    if not verdict["ok"]:
-        assert verdict["key"].startswith("matrix."), verdict
+    if not verdict["ok"]:  # one key, or the whole panel (its size) named as "matrix"
+        assert verdict["key"] == "matrix" or verdict["key"].startswith("matrix."), verdict

@@ -473,6 +473,14 @@ def _night(s: _Section) -> NightConfig:
 def _polling(s: _Section) -> PollingConfig:
     c = PollingConfig(**s.settings())
     if c.backoff_max_s < c.backoff_min_s:
+        # Name the key the file set: a lone backoff_min_s above the default maximum is the
+        # minimum's fault, not that of a maximum the user never wrote.
+        if "backoff_min_s" in s.data and "backoff_max_s" not in s.data:
+            raise ConfigError(
+                s.key("backoff_min_s"),
+                f"must be at most polling.backoff_max_s ({c.backoff_max_s}, the default), "
+                f"not {c.backoff_min_s}; lower it or raise backoff_max_s too",
+            )
         raise ConfigError(
             s.key("backoff_max_s"),
             f"must be at least polling.backoff_min_s ({c.backoff_min_s}), not {c.backoff_max_s}",
