@@ -30,6 +30,8 @@ case "$arch" in
   *) die "IMAGE_ARCH must be arm64 (a Pi's image) or amd64 (CI's quick build), not '$arch'" ;;
 esac
 [[ "$arch" == arm64 || "$kind" == debian ]] || die "a Raspberry Pi OS image is arm64: drop IMAGE_ARCH=$arch"
+[[ "$arch" == arm64 || "$(dpkg --print-architecture)" == "$arch" ]] ||
+  die "IMAGE_ARCH=$arch builds natively only (on an $arch machine); leave it out for a Pi's arm64 image"
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cache=$top/.cache/image
