@@ -322,6 +322,8 @@ def run_site(inv: Path, password: Path, log: Path) -> dict[str, Any]:
         ANSIBLE_CONFIG=str(TOP / "ansible.cfg"),
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",
+        # Each task's time (its log and the slowest ones printed): where the time goes.
+        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
         PATH=f"{TOP / '.venv/bin'}:{os.environ['PATH']}",
     )
     cmd = [
@@ -350,7 +352,15 @@ def run_site(inv: Path, password: Path, log: Path) -> dict[str, Any]:
             changed_tasks.append(task)
     recap = re.search(rf"^{re.escape(HOSTNAME)}\s+:\s+(.*)$", text, re.M)
     counts = dict(re.findall(r"(\w+)=(\d+)", recap.group(1))) if recap else {}
-    return {"rc": rc, "seconds": seconds, "counts": counts, "changed": changed_tasks, "log": log}
+    slowest = re.findall(r"^(.+?) -{3,} (\d+\.\d+)s$", text, re.M)[:5]
+    return {
+        "rc": rc,
+        "seconds": seconds,
+        "counts": counts,
+        "changed": changed_tasks,
+        "slowest": slowest,
+        "log": log,
+    }
 
 
 def site_afterwards(work: Path, key: Path, ssh_port: int, fake: FakeSpotify) -> list[str]:
@@ -390,6 +400,9 @@ def site_afterwards(work: Path, key: Path, ssh_port: int, fake: FakeSpotify) -> 
         f"image-boot-test: site.yml afterwards / no-change re-run = {one['seconds']:.0f} s / "
         f"{two['seconds']:.0f} s = {one['seconds'] / two['seconds']:.2f}"
     )
+    for n, r in enumerate(runs, 1):
+        for task, secs in r["slowest"]:
+            print(f"image-boot-test:   run {n} slowest: {secs} s {task}")
     print(f"image-boot-test: run 1 changed {len(one['changed'])} task(s):")
     for task in one["changed"]:
         print(f"image-boot-test:   {task}")
@@ -591,9 +604,9 @@ def main() -> int:
         names = [n for n in re.findall(r"\(\d+\)\s+(\S+)", releases) if n not in (".", "..")]
         print(f"image-boot-test: releases on the disk: {names}")
         if frame.exists():
-            dest = TOP / ".cache/image/out/boot-test-frame.png"
-            shutil.copy(frame, dest)
-            print(f"image-boot-test: the frame is {dest}")
+            kept = TOP / ".cache/image/out/boot-test-frame.png"
+            shutil.copy(frame, kept)
+            print(f"image-boot-test: the frame is {kept}")
         problems += site_problems
         if problems:
             fail("; ".join(problems) + f" (console: {console})")
