@@ -65,3 +65,53 @@ def test_a_missing_service_user_is_a_note_in_check_mode_and_a_stop_otherwise(
     assert "User nd-no-such-user or group" in flat and "run pi_base first" in flat
     assert real.recap["display"]["changed"] == 0
     assert not fleet.env_file.exists() and not fleet.token_file.exists()
+
+
+# The env file as the appliance image's first boot writes it (needledrop.firstboot.apply): the
+# same settings as the role's template, its own comment.
+FIRSTBOOT_ENV = (
+    "# needledrop firstboot: Spotify client credentials (from the boot partition)\n"
+    "SPOTIPY_CLIENT_ID={id}\n"
+    "SPOTIPY_CLIENT_SECRET={secret}\n"
+    "SPOTIPY_REDIRECT_URI=http://127.0.0.1:8888/callback\n"
+)
+
+
+def _firstboot_env(fleet: Fleet, secret: str, mode: int) -> str:
+    text = FIRSTBOOT_ENV.format(id=VAULT["vault_spotify_home_client_id"], secret=secret)
+    fleet.env_file.parent.mkdir(parents=True, exist_ok=True)
+    fleet.env_file.write_text(text)
+    fleet.env_file.chmod(mode)
+    return text
+
+
+def test_an_env_file_the_first_boot_wrote_with_the_same_settings_stays(tmp_path: Path) -> None:
+    fleet = Fleet(tmp_path)
+    fleet.write(VAULT)
+    text = _firstboot_env(fleet, VAULT["vault_spotify_home_client_secret"], 0o640)
+    run = fleet.run("--tags", "spotify_credentials:env", "--diff")
+    assert run.rc == 0, run.output[-2000:]
+    assert run.recap["display"]["changed"] == 0, run.output[-3000:]
+    assert fleet.env_file.read_text() == text
+    assert "client credentials changed" not in run.output  # no restart of the app for it
+    # Same settings, wrong mode: the mode is put right, the text stays.
+    fleet.env_file.chmod(0o644)
+    again = fleet.run("--tags", "spotify_credentials:env")
+    assert again.rc == 0, again.output[-2000:]
+    assert again.recap["display"]["changed"] == 1
+    assert fleet.env_file.stat().st_mode & 0o777 == 0o640
+    assert fleet.env_file.read_text() == text
+
+
+def test_an_env_file_with_another_secret_is_rewritten(tmp_path: Path) -> None:
+    fleet = Fleet(tmp_path)
+    fleet.write(VAULT)
+    _firstboot_env(fleet, "an-old-secret", 0o640)
+    run = fleet.run("--tags", "spotify_credentials:env")
+    assert run.rc == 0, run.output[-2000:]
+    assert run.recap["display"]["changed"] == 1
+    text = fleet.env_file.read_text()
+    assert "SPOTIPY_CLIENT_SECRET=role-test-secret\n" in text and "Ansible managed" in text
+    assert "an-old-secret" not in text
+    assert "client credentials changed" in run.output  # the app restarts for it
+    assert "role-test-secret" not in run.output  # the comparison showed no secret
