@@ -261,6 +261,7 @@ class Display:
         output so far makes ``answer(output)`` return a line, type it in."""
         import pty
         import select
+        import termios
 
         env = {
             **os.environ,
@@ -284,7 +285,9 @@ class Display:
         )
         os.close(slave)
         out = b""
-        answered = False
+        line: str | None = None
+        typed_at: float | None = None
+        read = False
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             ready, _, _ = select.select([master], [], [], 0.5)
@@ -298,11 +301,21 @@ class Display:
                 out += chunk
             elif proc.poll() is not None:
                 break
-            if not answered:
+            if line is None:
                 line = answer(out.decode("utf-8", "replace"))
-                if line is not None:
-                    os.write(master, line.encode() + b"\r")
-                    answered = True
+            if line is None or read:
+                continue
+            # The prompt reads only once it has put the terminal in raw mode and flushed what
+            # was typed before (ansible's prompt_until): type while it waits, again if a
+            # flush took it; it is read when the prompt puts the terminal back.
+            try:
+                raw = not termios.tcgetattr(master)[3] & termios.ICANON
+            except termios.error:  # the playbook ended
+                break
+            if raw and (typed_at is None or time.monotonic() - typed_at > 2):
+                os.write(master, line.encode() + b"\r")
+                typed_at = time.monotonic()
+            read = typed_at is not None and not raw
         os.close(master)
         rc = proc.wait(timeout=60)
         return Result(rc, out.decode("utf-8", "replace").replace("\r\n", "\n"))
